@@ -1,0 +1,1 @@
+"""Protocol drivers (Modbus, OPC UA) and the plant simulator."""

@@ -1,0 +1,5 @@
+import sys
+
+from scadad.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The local API: wire protocol, message types and client (importable without the daemon)."""

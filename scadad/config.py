@@ -1,0 +1,159 @@
+"""The daemon's configuration file (scadad.toml): infrastructure only.
+
+Plant content (sites, devices, tags, rules ...) is data in the store, edited through
+the API. This file says where things live and how the daemon behaves. Every key is
+optional; an unknown key or a wrong type is refused at start with the file, the key
+and the reason, because a typo that is silently ignored is how a plant ends up
+running on defaults nobody chose.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+from scadad.api import protocol
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class SiteSettings(_Section):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "plant"
+    timezone: str = "UTC"
+
+
+class PathSettings(_Section):
+    data_dir: str = ""  # default: $XDG_DATA_HOME/scada (a system install sets /var/lib/scada)
+
+
+class ApiSettings(_Section):
+    socket: str = ""  # default: $XDG_RUNTIME_DIR/scadad/scadad.sock (system: /run/scadad/scadad.sock)
+    socket_mode: Annotated[str, msgspec.Meta(pattern=r"^0?[0-7]{3}$")] = "0660"
+    socket_group: str = ""
+    max_frame_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 * 1024 * 1024)] = protocol.DEFAULT_MAX_FRAME_BYTES
+    idle_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 600.0
+    max_inflight: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 256
+
+
+class StoreSettings(_Section):
+    url: str = ""  # default: sqlite:///<data_dir>/scada.db
+    auto_migrate: bool = True
+
+
+class LogSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["plain", "json"] = "plain"
+
+
+class Settings(_Section):
+    site: SiteSettings = msgspec.field(default_factory=SiteSettings)
+    paths: PathSettings = msgspec.field(default_factory=PathSettings)
+    api: ApiSettings = msgspec.field(default_factory=ApiSettings)
+    store: StoreSettings = msgspec.field(default_factory=StoreSettings)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names file, key and reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Settings with every default resolved to a concrete path or URL."""
+
+    path: Path | None
+    settings: Settings
+    data_dir: Path
+    socket_path: Path
+    store_url: str
+
+    @property
+    def socket_mode(self) -> int:
+        return int(self.settings.api.socket_mode, 8)
+
+
+# Keys that SIGHUP can apply to a running daemon; every other change needs a restart.
+RELOADABLE = frozenset(
+    {
+        "site.name",
+        "site.timezone",
+        "api.max_frame_bytes",
+        "api.idle_timeout_s",
+        "api.max_inflight",
+        "log.level",
+        "log.format",
+    }
+)
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "scada"
+
+
+def load(path: Path | None) -> Config:
+    """Read, validate and resolve a config file (None: all defaults)."""
+    raw: dict[str, object] = {}
+    where = str(path) if path else "<defaults>"
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                raw = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"{where}: file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{where}: not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot read: {exc.strerror}") from None
+    try:
+        settings = msgspec.convert(raw, Settings)
+    except msgspec.ValidationError as exc:
+        key = protocol.field_of(exc) or "(top level)"
+        reason = protocol.describe_validation_error(exc)
+        if "unknown field" in reason:
+            reason = "unknown key"
+        raise ConfigError(f"{where}: {key}: {reason}") from None
+    try:
+        ZoneInfo(settings.site.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}: site.timezone: unknown time zone {settings.site.timezone!r}") from None
+    if settings.api.socket_group:
+        import grp
+
+        try:
+            grp.getgrnam(settings.api.socket_group)
+        except KeyError:
+            raise ConfigError(f"{where}: api.socket_group: no such group {settings.api.socket_group!r}") from None
+    base = path.parent if path else Path.cwd()
+    data_dir = _resolve(settings.paths.data_dir, base) if settings.paths.data_dir else default_data_dir()
+    socket_path = _resolve(settings.api.socket, base) if settings.api.socket else protocol.default_socket_path()
+    store_url = settings.store.url or f"sqlite:///{data_dir / 'scada.db'}"
+    if not store_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+        raise ConfigError(f"{where}: store.url: expected a sqlite:/// or postgresql:// URL, got {store_url!r}")
+    return Config(path, settings, data_dir, socket_path, store_url)
+
+
+def _resolve(value: str, base: Path) -> Path:
+    """Expand ~ and $VARS; a relative path is relative to the config file."""
+    p = Path(os.path.expandvars(os.path.expanduser(value)))
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def changed_keys(old: Settings, new: Settings) -> list[str]:
+    """Dotted keys whose values differ between two settings."""
+    a, b = msgspec.to_builtins(old), msgspec.to_builtins(new)
+    out = []
+    for section in sorted(set(a) | set(b)):
+        sa, sb = a.get(section, {}), b.get(section, {})
+        for key in sorted(set(sa) | set(sb)):
+            if sa.get(key) != sb.get(key):
+                out.append(f"{section}.{key}")
+    return out

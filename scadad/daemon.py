@@ -1,0 +1,251 @@
+"""Wiring: builds the subsystems from the config, serves until told to stop.
+
+Start order matters: lock the store and the socket first (a second daemon must not
+touch anything), migrate, load the plant into memory, then open the socket, then tell
+systemd we are ready. Stop order is the reverse, and every step runs even if an
+earlier one failed, so a SIGTERM always leaves a consistent store behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import platform
+import signal
+import time
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+
+from scadad import __version__, logs, sdnotify
+from scadad.api.messages import StatusResult, SubsystemStatus
+from scadad.api.protocol import PROTOCOL_VERSION
+from scadad.api.registry import Registry
+from scadad.api.server import ApiServer, ServerLimits, StreamService
+from scadad.audit import AuditLog
+from scadad.config import RELOADABLE, Config, ConfigError, changed_keys, load
+from scadad.instance import InstanceLock
+from scadad.sites import EquipmentService, PlantModel, SitesService
+from scadad.store import migrations
+from scadad.store.database import Database
+from scadad.store.service import DbService
+from scadad.system import SystemService
+
+log = logging.getLogger("scadad")
+
+
+def _pkg_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "-"
+
+
+class Daemon:
+    """One scadad process: the owner of the store, the plant model and the socket."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.started_us = 0
+        self.started_at = datetime.now(UTC)
+        self._monotonic_start = time.monotonic()
+        self.db = Database(config.store_url)
+        self.lock = InstanceLock()
+        self.plant = PlantModel(self.db)
+        self.audit = AuditLog(self.db)
+        self.registry = Registry()
+        s = config.settings.api
+        self.limits = ServerLimits(s.max_frame_bytes, s.idle_timeout_s, s.max_inflight)
+        self.server = ApiServer(self.registry, self.limits, audit=self.audit.record)
+        self.registry.add_service(SystemService(self.registry, self.status))
+        self.registry.add_service(StreamService(self.server))
+        self.registry.add_service(DbService(self.db, self._after_migration))
+        self.registry.add_service(SitesService(self.plant))
+        self.registry.add_service(EquipmentService(self.plant))
+        self.schema_ready = False
+        self.store_version = ""
+        self.restart_pending: list[str] = []
+        self.reloaded_at: datetime | None = None
+        self._stop = asyncio.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def prepare(self) -> None:
+        """Blocking start-up work before the loop serves: lock, migrate, load."""
+        self.lock.acquire_store(self.db, self.config.socket_path)
+        self.lock.check_socket(self.config.socket_path)
+        self.store_version = self.db.server_version()
+        if self.config.settings.store.auto_migrate:
+            applied = migrations.migrate(self.db)
+            for m in applied:
+                log.info("migration applied", extra={"fields": {"version": m.version, "name": m.name}})
+        self._load_if_current()
+
+    def _load_if_current(self) -> None:
+        pending = [m for m in migrations.status(self.db) if m.applied_us is None]
+        if pending:
+            self.schema_ready = False
+            log.warning(
+                "schema is behind; plant data is not loaded until `scadactl db migrate`",
+                extra={"fields": {"pending": ",".join(f"{m.version:04d}" for m in pending)}},
+            )
+            return
+        self.plant.load()
+        self.audit.load()
+        self.schema_ready = True
+
+    async def _after_migration(self) -> None:
+        await self.db.run(self._load_if_current)
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._request_stop, sig)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        s = self.config.settings.api
+        await self.server.start(self.config.socket_path, self.config.socket_mode, s.socket_group or None)
+        elapsed_ms = (time.monotonic() - self._monotonic_start) * 1000
+        log.info(
+            "ready",
+            extra={
+                "fields": {
+                    "version": __version__,
+                    "store": self.db.safe_url,
+                    "socket": str(self.config.socket_path),
+                    "startup_ms": round(elapsed_ms, 1),
+                }
+            },
+        )
+        sdnotify.notify("READY=1")
+        await self._stop.wait()
+        sdnotify.notify("STOPPING=1")
+        log.info("stopping")
+        await self.server.close()
+
+    def _request_stop(self, sig: signal.Signals) -> None:
+        log.info("signal received", extra={"fields": {"signal": sig.name}})
+        self._stop.set()
+
+    def close(self) -> None:
+        """Flush and release everything; safe after a failed start."""
+        try:
+            self.db.close()
+        finally:
+            self.lock.release()
+
+    # ------------------------------------------------------------------ reload
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the config, apply what can change live, report the rest."""
+        path = self.config.path
+        try:
+            new = load(path)
+        except ConfigError as exc:
+            log.error("reload refused; keeping the running configuration", extra={"fields": {"error": str(exc)}})
+            return
+        changed = changed_keys(self.config.settings, new.settings)
+        live = [k for k in changed if k in RELOADABLE]
+        later = [k for k in changed if k not in RELOADABLE]
+        a = new.settings.api
+        self.limits.max_frame_bytes = a.max_frame_bytes
+        self.limits.idle_timeout_s = a.idle_timeout_s
+        self.limits.max_inflight = a.max_inflight
+        logs.setup(new.settings.log.level, new.settings.log.format)
+        # Keep the restart-only values the process is really running with.
+        old = self.config
+        merged = new.settings
+        merged.paths = old.settings.paths
+        merged.store = old.settings.store
+        merged.api.socket = old.settings.api.socket
+        merged.api.socket_mode = old.settings.api.socket_mode
+        merged.api.socket_group = old.settings.api.socket_group
+        self.config = Config(old.path, merged, old.data_dir, old.socket_path, old.store_url)
+        self.restart_pending = sorted(set(self.restart_pending) | set(later))
+        self.reloaded_at = datetime.now(UTC)
+        log.info(
+            "configuration reloaded",
+            extra={"fields": {"applied": ",".join(live) or "-", "needs_restart": ",".join(later) or "-"}},
+        )
+        for key in later:
+            log.warning("change needs a restart to take effect", extra={"fields": {"key": key}})
+
+    # ------------------------------------------------------------------ status
+
+    async def status(self) -> StatusResult:
+        subs = [self._config_status(), await self._store_status(), self._api_status(), self._plant_status()]
+        return StatusResult(
+            version=__version__,
+            protocol=PROTOCOL_VERSION,
+            pid=os.getpid(),
+            site=self.config.settings.site.name,
+            timezone=self.config.settings.site.timezone,
+            started_at=self.started_at,
+            uptime_s=round(time.monotonic() - self._monotonic_start, 3),
+            config_path=str(self.config.path or ""),
+            subsystems=subs,
+            versions={
+                "scadad": __version__,
+                "python": platform.python_version(),
+                "store": self.store_version,
+                "sqlalchemy": _pkg_version("sqlalchemy"),
+                "psycopg": _pkg_version("psycopg"),
+                "msgspec": _pkg_version("msgspec"),
+            },
+        )
+
+    def _config_status(self) -> SubsystemStatus:
+        pending = self.restart_pending
+        return SubsystemStatus(
+            name="config",
+            state="degraded" if pending else "ok",
+            detail=f"restart needed for: {', '.join(pending)}" if pending else "as loaded",
+            info={
+                "path": str(self.config.path or "<defaults>"),
+                "reloaded_at": self.reloaded_at.isoformat() if self.reloaded_at else None,
+            },
+        )
+
+    async def _store_status(self) -> SubsystemStatus:
+        info = {"dialect": self.db.dialect, "url": self.db.safe_url, "server": self.store_version}
+        try:
+            states = await asyncio.wait_for(self.db.run(migrations.status, self.db), timeout=2.0)
+        except Exception as exc:  # noqa: BLE001 - any failure here means "store down"
+            return SubsystemStatus(name="store", state="down", detail=f"unreachable: {exc}", info=info)
+        pending = [s.version for s in states if s.applied_us is None]
+        info["schema_version"] = max((s.version for s in states if s.applied_us is not None), default=0)
+        if pending:
+            return SubsystemStatus(
+                name="store",
+                state="degraded",
+                detail=f"{len(pending)} migration(s) pending; run `scadactl db migrate`",
+                info=info,
+            )
+        return SubsystemStatus(name="store", state="ok", detail=f"schema {info['schema_version']:04d}", info=info)
+
+    def _api_status(self) -> SubsystemStatus:
+        st = self.server.stats
+        return SubsystemStatus(
+            name="api",
+            state="ok",
+            detail=f"{len(self.server.connections)} connection(s)",
+            info={
+                "socket": str(self.config.socket_path),
+                "methods": len(self.registry),
+                "connections": len(self.server.connections),
+                "connections_total": st.connections_total,
+                "calls_total": st.calls_total,
+                "errors_total": st.errors_total,
+                "max_frame_bytes": self.limits.max_frame_bytes,
+                "idle_timeout_s": self.limits.idle_timeout_s,
+            },
+        )
+
+    def _plant_status(self) -> SubsystemStatus:
+        if not self.schema_ready:
+            return SubsystemStatus(name="plant", state="down", detail="not loaded: schema is behind")
+        return SubsystemStatus(
+            name="plant",
+            state="ok",
+            detail=f"{len(self.plant.sites)} site(s), {len(self.plant.equipment)} equipment",
+            info={"sites": len(self.plant.sites), "equipment": len(self.plant.equipment)},
+        )
