@@ -36,6 +36,11 @@ def status(ctx: typer.Context) -> None:
     if g.json:
         emit_json(st)
         raise typer.Exit(1 if unhealthy else 0)
+    if g.quiet:  # only what needs attention; the exit code says the rest
+        for s in st["subsystems"]:
+            if s["state"] != "ok":
+                g.out.print(f"{s['name']} {s['state']}: {s['detail']}", highlight=False)
+        raise typer.Exit(1 if unhealthy else 0)
     g.out.print(
         f"[bold]scadad {st['version']}[/]  site [bold]{st['site']}[/] ({st['timezone']})  "
         f"pid {st['pid']}  up {_uptime(st['uptime_s'])}  config {st['config_path'] or '<defaults>'}",
@@ -50,8 +55,7 @@ def status(ctx: typer.Context) -> None:
             Column("detail", "DETAIL"),
         ],
     )
-    if not g.quiet:
-        g.out.print("[dim]" + " · ".join(f"{k} {v}" for k, v in st["versions"].items()) + "[/]", highlight=False)
+    g.out.print("[dim]" + " · ".join(f"{k} {v}" for k, v in st["versions"].items()) + "[/]", highlight=False)
     if unhealthy:
         raise typer.Exit(1)
 
@@ -141,6 +145,9 @@ def call(
     if body is not None and not isinstance(body, dict):
         raise typer.BadParameter("must be a JSON object", param_hint="--params")
     with api(g) as client:
+        kinds = {m["name"]: m["kind"] for m in client.call("System.Describe")["methods"]}
+        if kinds.get(method) == "stream":
+            client.set_timeout(None)  # runs until it ends or Ctrl-C
         try:
             for frame in client.frames(method, body):
                 if "event" in frame:

@@ -17,6 +17,8 @@ import time
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 
+import msgspec
+
 from scadad import __version__, logs, sdnotify
 from scadad.api.messages import StatusResult, SubsystemStatus
 from scadad.api.protocol import PROTOCOL_VERSION
@@ -44,8 +46,11 @@ def _pkg_version(name: str) -> str:
 class Daemon:
     """One scadad process: the owner of the store, the plant model and the socket."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, log_overrides: dict[str, str] | None = None) -> None:
         self.config = config
+        # --log-format / --log-level from the command line outlive a SIGHUP reload.
+        self.log_overrides = dict(log_overrides or {})
+        self._boot_settings = msgspec.convert(msgspec.to_builtins(config.settings), type(config.settings))
         self.started_us = 0
         self.started_at = datetime.now(UTC)
         self._monotonic_start = time.monotonic()
@@ -82,7 +87,14 @@ class Daemon:
         self._load_if_current()
 
     def _load_if_current(self) -> None:
-        pending = [m for m in migrations.status(self.db) if m.applied_us is None]
+        states = migrations.status(self.db)
+        for m in states:
+            if not m.checksum_ok:
+                log.warning(
+                    "migration file changed after it was applied; the store keeps the old form",
+                    extra={"fields": {"version": m.version, "name": m.name}},
+                )
+        pending = [m for m in states if m.applied_us is None]
         if pending:
             self.schema_ready = False
             log.warning(
@@ -143,9 +155,12 @@ class Daemon:
         except ConfigError as exc:
             log.error("reload refused; keeping the running configuration", extra={"fields": {"error": str(exc)}})
             return
-        changed = changed_keys(self.config.settings, new.settings)
-        live = [k for k in changed if k in RELOADABLE]
-        later = [k for k in changed if k not in RELOADABLE]
+        for key, value in self.log_overrides.items():
+            setattr(new.settings.log, key, value)
+        live = [k for k in changed_keys(self.config.settings, new.settings) if k in RELOADABLE]
+        # Restart-only keys are compared with what this process started with, so
+        # reverting a change and reloading again clears the "restart needed" state.
+        later = [k for k in changed_keys(self._boot_settings, new.settings) if k not in RELOADABLE]
         a = new.settings.api
         self.limits.max_frame_bytes = a.max_frame_bytes
         self.limits.idle_timeout_s = a.idle_timeout_s
@@ -160,7 +175,7 @@ class Daemon:
         merged.api.socket_mode = old.settings.api.socket_mode
         merged.api.socket_group = old.settings.api.socket_group
         self.config = Config(old.path, merged, old.data_dir, old.socket_path, old.store_url)
-        self.restart_pending = sorted(set(self.restart_pending) | set(later))
+        self.restart_pending = later
         self.reloaded_at = datetime.now(UTC)
         log.info(
             "configuration reloaded",
@@ -212,12 +227,20 @@ class Daemon:
         except Exception as exc:  # noqa: BLE001 - any failure here means "store down"
             return SubsystemStatus(name="store", state="down", detail=f"unreachable: {exc}", info=info)
         pending = [s.version for s in states if s.applied_us is None]
+        edited = [f"{s.version:04d}" for s in states if not s.checksum_ok]
         info["schema_version"] = max((s.version for s in states if s.applied_us is not None), default=0)
         if pending:
             return SubsystemStatus(
                 name="store",
                 state="degraded",
                 detail=f"{len(pending)} migration(s) pending; run `scadactl db migrate`",
+                info=info,
+            )
+        if edited:
+            return SubsystemStatus(
+                name="store",
+                state="degraded",
+                detail=f"migration file(s) {', '.join(edited)} changed after they were applied",
                 info=info,
             )
         return SubsystemStatus(name="store", state="ok", detail=f"schema {info['schema_version']:04d}", info=info)

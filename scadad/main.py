@@ -66,17 +66,18 @@ def main(argv: list[str] | None = None) -> int:
         print(msgspec.json.format(msgspec.json.encode(s)).decode())
         return EXIT_OK
     logs.setup(s.log.level, s.log.format)
-    return run(config)
+    overrides = {k: v for k, v in (("format", args.log_format), ("level", args.log_level)) if v}
+    return run(config, overrides)
 
 
-def run(config: object) -> int:
+def run(config: object, log_overrides: dict[str, str]) -> int:
     from scadad.daemon import Daemon
     from scadad.instance import AlreadyRunning
     from scadad.store.migrations import MigrationError
 
     log = logging.getLogger("scadad")
     try:
-        daemon = Daemon(config)  # type: ignore[arg-type]
+        daemon = Daemon(config, log_overrides)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - a bad store URL and the like: say it and stop
         log.error("cannot start", extra={"fields": {"error": str(exc)}})
         return EXIT_FAILURE

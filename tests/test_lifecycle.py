@@ -117,6 +117,18 @@ def test_sighup_reloads_live_keys_and_reports_the_rest(tmp_path: Path) -> None:
         time.sleep(0.5)
         with d.client() as c:
             assert c.call("System.Status")["site"] == "renamed"
+        # Reverting the restart-only change clears the "restart needed" state.
+        d.config.write_text(text)
+        d.proc.send_signal(signal.SIGHUP)
+        with d.client() as c:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                st = c.call("System.Status")
+                if st["site"] == "test":
+                    break
+                time.sleep(0.05)
+            cfg = next(s for s in st["subsystems"] if s["name"] == "config")
+            assert st["site"] == "test" and cfg["state"] == "ok"
     finally:
         assert d.stop() == 0
     log = d.log_text()
@@ -135,10 +147,13 @@ def test_json_log_format(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
     )
     wait_ready(home / "scadad.sock", proc)
+    proc.send_signal(signal.SIGHUP)  # the command-line format must survive a reload
+    time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0
     lines = [json.loads(line) for line in out.decode().splitlines()]
+    assert any(line["msg"] == "configuration reloaded" for line in lines)
     ready = next(line for line in lines if line["msg"] == "ready")
     assert ready["level"] == "info" and ready["socket"] == str(home / "scadad.sock") and ready["ts"].endswith("Z")
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from scadad.api import protocol
-from scadad.api.errors import ScadaError, Unavailable
+from scadad.api.errors import DeadlineExceeded, ScadaError, Unavailable
 
 T = TypeVar("T")
 
@@ -53,7 +53,9 @@ def _result(frame: dict[str, Any], result_type: type[T] | None) -> Any:
 class Client:
     """A blocking client: one call at a time, plus streams as iterators."""
 
-    def __init__(self, socket_path: Path | str | None = None, token: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self, socket_path: Path | str | None = None, token: str | None = None, timeout: float | None = 30.0
+    ) -> None:
         self.path = Path(socket_path) if socket_path else protocol.default_socket_path()
         self.token = token
         self.timeout = timeout
@@ -85,6 +87,12 @@ class Client:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+
+    def set_timeout(self, timeout: float | None) -> None:
+        """Seconds to wait for each answer from now on (None: wait as long as it takes)."""
+        self.timeout = timeout
+        if self._sock is not None:
+            self._sock.settimeout(timeout)
 
     def _send(self, request_id: int, method: str, params: Any) -> None:
         self.connect()
@@ -147,10 +155,15 @@ class Client:
             while True:
                 frame = self._wait(rid)
                 finished = "event" not in frame
+                if not finished and self._sock is not None:
+                    # A live stream may go quiet for longer than a call may take.
+                    self._sock.settimeout(None)
                 yield frame
                 if finished:
                     return
         finally:
+            if self._sock is not None:
+                self._sock.settimeout(self.timeout)
             if not finished and self._sock is not None:
                 try:
                     self.call("Stream.Cancel", {"stream": rid})
@@ -171,10 +184,8 @@ class Client:
                 raise ScadaError.from_wire(frame["error"])
 
 
-def protocol_timeout(timeout: float) -> ScadaError:
-    from scadad.api.errors import DeadlineExceeded
-
-    return DeadlineExceeded(f"no answer from scadad within {timeout:g} s")
+def protocol_timeout(timeout: float | None) -> ScadaError:
+    return DeadlineExceeded(f"no answer from scadad within {timeout or 0:g} s")
 
 
 class AsyncClient:

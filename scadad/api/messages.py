@@ -104,6 +104,7 @@ class Migration(Result):
     version: int
     name: str
     applied_at: datetime | None
+    modified: bool = False  # the file changed after it was applied
 
 
 class DbStatusResult(Result):

@@ -133,6 +133,14 @@ def _salvage_id(line: bytes | bytearray | memoryview) -> RequestId:
     return None
 
 
+def loose(raw: msgspec.Raw) -> Any:
+    """Params as plain JSON values, for records of calls whose params did not validate."""
+    try:
+        return _any_decoder.decode(raw)
+    except msgspec.DecodeError:
+        return None
+
+
 def encode_result(request_id: RequestId, result: Any) -> bytes:
     return _encoder.encode(ResultFrame(request_id, result)) + b"\n"
 

@@ -272,10 +272,11 @@ class Connection(asyncio.Protocol):
             ) from None
 
     async def _prepare(self, spec: MethodSpec, request: protocol.Request, ctx: CallContext) -> Any:
-        params = self._decode_params(spec, request)
+        # Permission first: a caller who may not call a method learns nothing about
+        # its parameters from the validation errors.
         if self.server.authorize is not None:
             await self.server.authorize(ctx, spec)
-        return params
+        return self._decode_params(spec, request)
 
     async def _run_unary(self, spec: MethodSpec, request: protocol.Request, ctx: CallContext) -> None:
         params: Any = None
@@ -284,7 +285,7 @@ class Connection(asyncio.Protocol):
             result = await spec.handler(ctx, params)  # type: ignore[misc]
         except ScadaError as exc:
             self.server.stats.errors_total += 1
-            await self._audit(ctx, spec, params, exc)
+            await self._audit(ctx, spec, params if params is not None else protocol.loose(request.params), exc)
             self.write(protocol.encode_error(request.id, exc.code, exc.message, exc.details))
             return
         except asyncio.CancelledError:
@@ -334,7 +335,8 @@ class Connection(asyncio.Protocol):
         self.write(protocol.encode_end(rid))
 
     async def _audit(self, ctx: CallContext, spec: MethodSpec, params: Any, error: BaseException | None) -> None:
-        if not spec.mutates or self.server.audit is None or params is None:
+        """Record a state-changing call, refused ones included (with the params as sent)."""
+        if not spec.mutates or self.server.audit is None:
             return
         code = error.code if isinstance(error, ScadaError) else (ErrorCode.INTERNAL if error else None)
         try:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, inspect, text
 
 from scadad.clock import now_us
 from scadad.store.database import Database
@@ -113,9 +113,9 @@ def _applied(conn: Connection) -> dict[int, tuple[str, str, int]]:
 def status(db: Database, files: list[MigrationFile] | None = None) -> list[MigrationState]:
     """Every known migration with when it was applied (None if pending)."""
     files = discover() if files is None else files
-    with db.engine.begin() as conn:
-        conn.exec_driver_sql(_BOOKKEEPING)
-        done = _applied(conn)
+    with db.engine.connect() as conn:
+        # Read-only: status is polled (System.Status), so it must not take write locks.
+        done = _applied(conn) if inspect(conn).has_table("schema_migrations") else {}
     out = [
         MigrationState(
             f.version,

@@ -31,7 +31,12 @@ class DbService(Service):
             current_version=max(applied, default=0),
             latest_version=max((s.version for s in states), default=0),
             migrations=[
-                Migration(version=s.version, name=s.name, applied_at=from_us(s.applied_us) if s.applied_us else None)
+                Migration(
+                    version=s.version,
+                    name=s.name,
+                    applied_at=from_us(s.applied_us) if s.applied_us else None,
+                    modified=not s.checksum_ok,
+                )
                 for s in states
             ],
         )

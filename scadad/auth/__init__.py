@@ -1,0 +1,1 @@
+"""Authentication, authorisation and sessions: who is calling, and may they."""
