@@ -48,6 +48,31 @@ class StoreSettings(_Section):
     auto_migrate: bool = True
 
 
+class AuthSettings(_Section):
+    bcrypt_cost: Annotated[int, msgspec.Meta(ge=12, le=16)] = 12
+    min_password_length: Annotated[int, msgspec.Meta(ge=8, le=64)] = 12
+    mfa_required_roles: list[str] = msgspec.field(default_factory=lambda: ["admin"])
+    session_idle_timeout_s: Annotated[float, msgspec.Meta(ge=60)] = 900.0
+    session_lifetime_s: Annotated[float, msgspec.Meta(ge=60)] = 43200.0
+    max_sessions_per_user: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 5
+    lockout_threshold: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    lockout_base_s: Annotated[float, msgspec.Meta(ge=1)] = 60.0
+    lockout_max_s: Annotated[float, msgspec.Meta(ge=1)] = 3600.0
+    max_failures_per_hour: Annotated[int, msgspec.Meta(ge=1)] = 100
+    login_attempts_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 20
+    # How a Unix peer (SO_PEERCRED) becomes a SCADA user without logging in:
+    # "off", "same_name" (Unix login = SCADA username) or "map" (the tables below).
+    unix_identity: Literal["off", "same_name", "map"] = "off"
+    unix_users: dict[str, str] = msgspec.field(default_factory=dict)
+    unix_groups: dict[str, str] = msgspec.field(default_factory=dict)
+    # Single-user demo: the daemon's own Unix user (and root) act as a built-in admin.
+    local_admin: bool = False
+    # Read-only methods for any local peer without a login.
+    anonymous_viewer: bool = False
+    audit_max_records: Annotated[int, msgspec.Meta(ge=1000)] = 10_000_000
+    token_max_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 365
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["plain", "json"] = "plain"
@@ -58,6 +83,7 @@ class Settings(_Section):
     paths: PathSettings = msgspec.field(default_factory=PathSettings)
     api: ApiSettings = msgspec.field(default_factory=ApiSettings)
     store: StoreSettings = msgspec.field(default_factory=StoreSettings)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
 
 
@@ -90,6 +116,24 @@ RELOADABLE = frozenset(
         "api.max_inflight",
         "log.level",
         "log.format",
+        "auth.mfa_required_roles",
+        "auth.session_idle_timeout_s",
+        "auth.session_lifetime_s",
+        "auth.max_sessions_per_user",
+        "auth.lockout_threshold",
+        "auth.lockout_base_s",
+        "auth.lockout_max_s",
+        "auth.max_failures_per_hour",
+        "auth.login_attempts_per_minute",
+        "auth.unix_identity",
+        "auth.unix_users",
+        "auth.unix_groups",
+        "auth.local_admin",
+        "auth.anonymous_viewer",
+        "auth.audit_max_records",
+        "auth.token_max_days",
+        "auth.bcrypt_cost",
+        "auth.min_password_length",
     }
 )
 

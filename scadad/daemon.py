@@ -24,7 +24,10 @@ from scadad.api.messages import StatusResult, SubsystemStatus
 from scadad.api.protocol import PROTOCOL_VERSION
 from scadad.api.registry import Registry
 from scadad.api.server import ApiServer, ServerLimits, StreamService
-from scadad.audit import AuditLog
+from scadad.audit import AuditLog, AuditService
+from scadad.auth.manager import AuthManager
+from scadad.auth.permissions import CATALOGUE, PUBLIC, SELF
+from scadad.auth.service import AuthService, RolesService, SessionsService, TokensService, UsersService
 from scadad.config import RELOADABLE, Config, ConfigError, changed_keys, load
 from scadad.instance import InstanceLock
 from scadad.sites import EquipmentService, PlantModel, SitesService
@@ -34,6 +37,8 @@ from scadad.store.service import DbService
 from scadad.system import SystemService
 
 log = logging.getLogger("scadad")
+
+DECLARABLE = frozenset(CATALOGUE) | {PUBLIC, SELF}
 
 
 def _pkg_version(name: str) -> str:
@@ -57,16 +62,29 @@ class Daemon:
         self.db = Database(config.store_url)
         self.lock = InstanceLock()
         self.plant = PlantModel(self.db)
-        self.audit = AuditLog(self.db)
+        self.audit = AuditLog(self.db, config.settings.auth.audit_max_records)
+        self.auth = AuthManager(self.db, config.settings.auth, config.settings.site.name, self.audit)
         self.registry = Registry()
         s = config.settings.api
         self.limits = ServerLimits(s.max_frame_bytes, s.idle_timeout_s, s.max_inflight)
-        self.server = ApiServer(self.registry, self.limits, audit=self.audit.record)
-        self.registry.add_service(SystemService(self.registry, self.status))
-        self.registry.add_service(StreamService(self.server))
-        self.registry.add_service(DbService(self.db, self._after_migration))
-        self.registry.add_service(SitesService(self.plant))
-        self.registry.add_service(EquipmentService(self.plant))
+        self.server = ApiServer(self.registry, self.limits, authorize=self.auth.authorize, audit=self.audit.record)
+        for service in (
+            SystemService(self.registry, self.status),
+            StreamService(self.server),
+            DbService(self.db, self._after_migration),
+            SitesService(self.plant),
+            EquipmentService(self.plant),
+            AuthService(self.auth),
+            UsersService(self.auth),
+            RolesService(self.auth, self.registry),
+            SessionsService(self.auth),
+            TokensService(self.auth),
+            AuditService(self.audit),
+        ):
+            self.registry.add_service(service)
+        unknown = [f"{m.name}: {m.permission}" for m in self.registry if m.permission not in DECLARABLE]
+        if unknown:
+            raise ValueError(f"methods declare permissions missing from the catalogue: {', '.join(unknown)}")
         self.schema_ready = False
         self.store_version = ""
         self.restart_pending: list[str] = []
@@ -104,6 +122,7 @@ class Daemon:
             return
         self.plant.load()
         self.audit.load()
+        self.auth.load()
         self.schema_ready = True
 
     async def _after_migration(self) -> None:
@@ -141,6 +160,7 @@ class Daemon:
     def close(self) -> None:
         """Flush and release everything; safe after a failed start."""
         try:
+            self.auth.close()
             self.db.close()
         finally:
             self.lock.release()
@@ -175,6 +195,8 @@ class Daemon:
         merged.api.socket_mode = old.settings.api.socket_mode
         merged.api.socket_group = old.settings.api.socket_group
         self.config = Config(old.path, merged, old.data_dir, old.socket_path, old.store_url)
+        self.auth.settings = merged.auth
+        self.audit.max_records = merged.auth.audit_max_records
         self.restart_pending = later
         self.reloaded_at = datetime.now(UTC)
         log.info(
@@ -187,7 +209,13 @@ class Daemon:
     # ------------------------------------------------------------------ status
 
     async def status(self) -> StatusResult:
-        subs = [self._config_status(), await self._store_status(), self._api_status(), self._plant_status()]
+        subs = [
+            self._config_status(),
+            await self._store_status(),
+            self._api_status(),
+            self._auth_status(),
+            self._plant_status(),
+        ]
         return StatusResult(
             version=__version__,
             protocol=PROTOCOL_VERSION,
@@ -262,6 +290,31 @@ class Daemon:
                 "idle_timeout_s": self.limits.idle_timeout_s,
             },
         )
+
+    def _auth_status(self) -> SubsystemStatus:
+        a = self.auth.settings
+        modes = [m for m, on in (("local_admin", a.local_admin), ("anonymous_viewer", a.anonymous_viewer)) if on]
+        if a.unix_identity != "off":
+            modes.append(f"unix_identity={a.unix_identity}")
+        info = {
+            "users": len(self.auth.users),
+            "sessions": len(self.auth.sessions),
+            "audit_records": self.audit.count,
+            "audit_cap": self.audit.max_records,
+            "modes": modes,
+        }
+        if self.audit.fill >= 0.9:
+            return SubsystemStatus(
+                name="auth", state="degraded",
+                detail=f"audit log at {self.audit.fill:.0%} of its cap ({self.audit.count} records)", info=info,
+            )  # fmt: skip
+        if self.schema_ready and not self.auth.admin_exists() and not a.local_admin:
+            return SubsystemStatus(
+                name="auth", state="degraded",
+                detail="no administrator yet: `scadactl user add NAME --admin` on this host", info=info,
+            )  # fmt: skip
+        detail = f"{len(self.auth.users)} user(s), {len(self.auth.sessions)} session(s)"
+        return SubsystemStatus(name="auth", state="ok", detail=detail + (f"; {', '.join(modes)}" if modes else ""), info=info)
 
     def _plant_status(self) -> SubsystemStatus:
         if not self.schema_ready:

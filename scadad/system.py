@@ -17,6 +17,7 @@ from scadad.api.messages import (
 )
 from scadad.api.protocol import PROTOCOL_VERSION
 from scadad.api.registry import CallContext, Registry, Service, rpc
+from scadad.auth.permissions import PUBLIC
 
 
 class SystemService(Service):
@@ -29,7 +30,7 @@ class SystemService(Service):
         self._status = status
         self._describe: DescribeResult | None = None
 
-    @rpc(permission="system.read")
+    @rpc(permission=PUBLIC)
     async def ping(self, ctx: CallContext, params: Empty) -> PingResult:
         """Liveness: answers at once with the server's clock and version."""
         return PingResult(server_time=datetime.now(UTC), version=__version__, protocol=PROTOCOL_VERSION)

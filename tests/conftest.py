@@ -61,7 +61,14 @@ class RunningDaemon:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
-def write_config(home: Path, extra: str = "", store_url: str | None = None, api_extra: str = "") -> Path:
+# Test daemons run as the same Unix user as the tests, so the single-user demo mode makes
+# the tests the local administrator; auth tests pass their own [auth] section.
+LOCAL_ADMIN = "local_admin = true\n"
+
+
+def write_config(
+    home: Path, extra: str = "", store_url: str | None = None, api_extra: str = "", auth: str = LOCAL_ADMIN
+) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     cfg = home / "scadad.toml"
     text = (
@@ -70,6 +77,7 @@ def write_config(home: Path, extra: str = "", store_url: str | None = None, api_
     )
     if store_url:
         text += f'[store]\nurl = "{store_url}"\n'
+    text += f"[auth]\n{auth}"
     cfg.write_text(text + extra)
     return cfg
 
@@ -98,8 +106,10 @@ def wait_ready(socket_path: Path, proc: subprocess.Popen[bytes], timeout: float 
     raise RuntimeError(f"scadad did not answer on {socket_path} within {timeout} s")
 
 
-def start_daemon(home: Path, extra: str = "", store_url: str | None = None, api_extra: str = "") -> RunningDaemon:
-    cfg = write_config(home, extra, store_url, api_extra)
+def start_daemon(
+    home: Path, extra: str = "", store_url: str | None = None, api_extra: str = "", auth: str = LOCAL_ADMIN
+) -> RunningDaemon:
+    cfg = write_config(home, extra, store_url, api_extra, auth)
     proc = spawn(cfg, home)
     d = RunningDaemon(home, cfg, home / "scadad.sock", home / "scadad.log", proc)
     try:

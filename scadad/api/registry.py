@@ -37,7 +37,8 @@ class CallContext:
     request_id: int | str | None
     method: str
     token: str | None = None
-    user: str | None = None  # filled in by auth once it lands
+    user: str | None = None  # the name the audit trail records (set by auth)
+    principal: Any = None  # scadad.auth.manager.Principal, set before the handler runs
 
 
 @dataclass(slots=True, frozen=True)

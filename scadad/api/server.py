@@ -392,7 +392,7 @@ class StreamService(Service):
     def __init__(self, server: ApiServer) -> None:
         self._server = server
 
-    @rpc(permission="system.read")
+    @rpc(permission="public")  # only ever reaches streams of the caller's own connection
     async def cancel(self, ctx: CallContext, params: CancelParams) -> CancelResult:
         """Stop a server stream opened on this connection; it then sends its end frame."""
         conn = self._server.connections.get(ctx.connection_id)
