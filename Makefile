@@ -17,8 +17,9 @@ $(BIN)/scadad: pyproject.toml
 ## run: the daemon on its embedded SQLite store (state under .run/), then its status.
 run: $(BIN)/scadad
 	@mkdir -p $(RUN_DIR)
-	@printf '[site]\nname = "demo"\n[paths]\ndata_dir = "%s/data"\n[api]\nsocket = "%s/scadad.sock"\n' \
-		"$(RUN_DIR)" "$(RUN_DIR)" > $(RUN_DIR)/scadad.toml
+	@printf '[site]\nname = "demo"\n[paths]\ndata_dir = "%s/data"\n[api]\nsocket = "%s/scadad.sock"\n%b\n' \
+		"$(RUN_DIR)" "$(RUN_DIR)" '[auth]\nlocal_admin = true  # single-user demo: your Unix user is the administrator' \
+		> $(RUN_DIR)/scadad.toml
 	@echo "scadad: socket $(RUN_DIR)/scadad.sock; Ctrl-C stops it"
 	@echo "in another shell: export SCADA_SOCKET=$(RUN_DIR)/scadad.sock; $(BIN)/scadactl status"
 	@$(BIN)/scadad --config $(RUN_DIR)/scadad.toml & pid=$$!; \

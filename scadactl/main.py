@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from scadactl import db, equipment, sites, system
+from scadactl import audit, db, equipment, login, roles, sessions, sites, system, users
 from scadactl.output import Globals
 
 app = typer.Typer(
@@ -38,6 +38,14 @@ app.command("call")(system.call)
 app.add_typer(db.app, name="db")
 app.add_typer(sites.app, name="site")
 app.add_typer(equipment.app, name="equipment")
+app.command("login")(login.login)
+app.command("logout")(login.logout)
+app.command("whoami")(login.whoami)
+app.add_typer(users.app, name="user")
+app.add_typer(roles.app, name="role")
+app.add_typer(sessions.session_app, name="session")
+app.add_typer(sessions.token_app, name="token")
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
@@ -18,7 +19,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from scadactl import credentials
 from scadad.api.client import Client, DaemonUnreachable
+from scadad.api.protocol import default_socket_path
 from scadad.api.errors import ScadaError
 
 EXIT_OK = 0
@@ -41,8 +44,12 @@ class Globals:
     out: Console = field(default_factory=lambda: Console(soft_wrap=False))
     err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
 
+    @property
+    def socket_path(self) -> Path:
+        return Path(self.socket) if self.socket else default_socket_path()
+
     def client(self) -> Client:
-        return Client(self.socket, timeout=self.timeout)
+        return Client(self.socket_path, token=credentials.load(self.socket_path), timeout=self.timeout)
 
 
 def globals_of(ctx: typer.Context) -> Globals:
@@ -124,7 +131,8 @@ def render_record(g: Globals, record: dict[str, Any], title: str = "") -> None:
     table.add_column(style="bold")
     table.add_column()
     for key, value in record.items():
-        table.add_row(key, "" if value is None else escape(str(value)))
+        text = ", ".join(map(str, value)) if isinstance(value, list) else ("" if value is None else str(value))
+        table.add_row(key, escape(text))
     g.out.print(table, highlight=False)
 
 

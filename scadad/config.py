@@ -52,8 +52,8 @@ class AuthSettings(_Section):
     bcrypt_cost: Annotated[int, msgspec.Meta(ge=12, le=16)] = 12
     min_password_length: Annotated[int, msgspec.Meta(ge=8, le=64)] = 12
     mfa_required_roles: list[str] = msgspec.field(default_factory=lambda: ["admin"])
-    session_idle_timeout_s: Annotated[float, msgspec.Meta(ge=60)] = 900.0
-    session_lifetime_s: Annotated[float, msgspec.Meta(ge=60)] = 43200.0
+    session_idle_timeout_s: Annotated[float, msgspec.Meta(ge=1)] = 900.0
+    session_lifetime_s: Annotated[float, msgspec.Meta(ge=1)] = 43200.0
     max_sessions_per_user: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 5
     lockout_threshold: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
     lockout_base_s: Annotated[float, msgspec.Meta(ge=1)] = 60.0

@@ -67,6 +67,8 @@ class Principal:
             return f"local:{self.unix_user}"
         if self.kind == "token":
             return f"token:{self.username}"
+        if self.kind == "bootstrap":
+            return f"bootstrap:{self.unix_user}"
         return self.username
 
 
@@ -307,8 +309,12 @@ class AuthManager:
                 "account locked after failed logins",
                 extra={"fields": {"user": user.username, "factor": factor, "seconds": round((until - now_us()) / 1e6)}},
             )
-            await self.audit.event(ctx, "Auth.Lockout", user.username, "error", "PERMISSION_DENIED",
-                                   {"username": user.username, "locked_until_us": until, "factor": factor})  # fmt: skip
+            # As a task: it then reaches the store thread after the dispatcher's record of
+            # the failed login that caused it, so the trail reads in cause-then-effect order.
+            asyncio.get_running_loop().create_task(
+                self.audit.event(ctx, "Auth.Lockout", user.username, "error", "PERMISSION_DENIED",
+                                 {"username": user.username, "locked_until_us": until, "factor": factor})
+            )  # fmt: skip
 
     def revoke_user_sessions(self, username: str, keep: int | None = None) -> list[int]:
         gone = [h for h, s in self.sessions.items() if s.username == username and s.id != keep]
