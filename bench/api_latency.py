@@ -107,7 +107,7 @@ class Daemon:
 
     def start(self, timeout: float = 20.0) -> None:
         self.config.write_text(
-            f'[paths]\ndata_dir = "{self.dir}/data"\n[api]\nsocket = "{self.socket}"\n[log]\nlevel = "warning"\n'
+            f'[paths]\ndata_dir = "{self.dir}/data"\n[api]\nsocket = "{self.socket}"\n[log]\nlevel = "warning"\n[auth]\nlocal_admin = true\n'
         )
         exe = Path(sys.executable).parent / "scadad"
         cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "scadad"]

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from scadactl import users
 from scadactl.output import Column, call, done, emit_json, globals_of, render_rows
 
 app = typer.Typer(no_args_is_help=True, help="Roles: list, matrix, add, rm, grant, revoke.")
@@ -75,15 +76,5 @@ def remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="custom 
     done(g, f"role {name} removed", call(g, "Roles.Delete", {"name": name}))
 
 
-@app.command("grant")
-def grant(ctx: typer.Context, username: str, role: str) -> None:
-    """Give USERNAME the ROLE."""
-    g = globals_of(ctx)
-    done(g, f"{username} now has role {role}", call(g, "Roles.Grant", {"username": username, "role": role}))
-
-
-@app.command("revoke")
-def revoke(ctx: typer.Context, username: str, role: str) -> None:
-    """Take ROLE from USERNAME."""
-    g = globals_of(ctx)
-    done(g, f"{username} no longer has role {role}", call(g, "Roles.Revoke", {"username": username, "role": role}))
+app.command("grant", help="Give USERNAME the ROLE.")(users.role_grant)
+app.command("revoke", help="Take ROLE from USERNAME.")(users.role_revoke)

@@ -12,6 +12,8 @@ from scadactl.output import Column, api, call, done, emit_json, globals_of, pres
 app = typer.Typer(no_args_is_help=True, help="Users: add, list, show, disable, enable, unlock, passwd, mfa.")
 mfa_app = typer.Typer(no_args_is_help=True, help="TOTP second factor: enrol yourself, or reset someone's.")
 app.add_typer(mfa_app, name="mfa")
+role_app = typer.Typer(no_args_is_help=True, help="Grant or revoke a role (same as `scadactl role grant|revoke`).")
+app.add_typer(role_app, name="role")
 
 Name = Annotated[str, typer.Argument(help="username")]
 
@@ -153,3 +155,17 @@ def mfa_reset(ctx: typer.Context, username: Name) -> None:
     if g.json:
         emit_json(res)
     show_enrolment(g, res)
+
+
+@role_app.command("grant")
+def role_grant(ctx: typer.Context, username: Name, role: Annotated[str, typer.Argument(help="role name")]) -> None:
+    """Give USERNAME the ROLE."""
+    g = globals_of(ctx)
+    done(g, f"{username} now has role {role}", call(g, "Roles.Grant", {"username": username, "role": role}))
+
+
+@role_app.command("revoke")
+def role_revoke(ctx: typer.Context, username: Name, role: Annotated[str, typer.Argument(help="role name")]) -> None:
+    """Take ROLE from USERNAME."""
+    g = globals_of(ctx)
+    done(g, f"{username} no longer has role {role}", call(g, "Roles.Revoke", {"username": username, "role": role}))

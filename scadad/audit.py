@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import pwd
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -33,7 +34,9 @@ HASHED = ("ts_us", "scada_user", "unix_uid", "unix_user", "unix_pid", "method", 
           "outcome", "error_code")  # fmt: skip
 
 
+@lru_cache(maxsize=1024)
 def unix_name(uid: int) -> str:
+    """The login name of a uid (cached: it is asked on every call, and accounts are stable)."""
     try:
         return pwd.getpwuid(uid).pw_name
     except (KeyError, OverflowError):

@@ -452,3 +452,32 @@ def test_anonymous_viewer_reads_but_cannot_change(tmp_path: Path) -> None:
                 c.call("Users.List")
     finally:
         assert d.stop() == 0
+
+
+def test_cli_first_admin_shows_mfa_enrolment_then_manages_users(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = start_daemon(tmp_path / "h", auth="login_attempts_per_minute = 1000\n")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.delenv("SCADA_TOKEN", raising=False)
+    sock = ["--socket", str(d.socket)]
+    try:
+        r = runner.invoke(app, [*sock, "user", "add", "chief", "--admin", "--password-stdin"], input=PASSWORD + "\n")
+        assert r.exit_code == 0, r.output
+        assert "scan this with an authenticator app" in r.stdout and "recovery codes" in r.stdout
+        secret = next(line.split()[1] for line in r.stdout.splitlines() if line.startswith("secret:"))
+        assert "█" in r.stdout or "▀" in r.stdout or "▄" in r.stdout  # the QR code, in text blocks
+        r = runner.invoke(app, [*sock, "login", "chief", "--password-stdin", "--totp", pyotp.TOTP(secret).now()],
+                          input=PASSWORD + "\n")  # fmt: skip
+        assert r.exit_code == 0, r.output
+        r = runner.invoke(app, [*sock, "user", "add", "olga", "-r", "operator", "--password-stdin"],
+                          input="steady-copper-kettle-8\n")  # fmt: skip
+        assert r.exit_code == 0 and "recovery codes" not in r.stdout  # operators need no MFA by default
+        assert runner.invoke(app, [*sock, "user", "role", "grant", "olga", "engineer"]).exit_code == 0
+        users = json.loads(runner.invoke(app, [*sock, "--json", "user", "list"]).stdout)
+        assert {u["username"]: u["roles"] for u in users} == {"chief": ["admin"], "olga": ["engineer", "operator"]}
+        assert runner.invoke(app, [*sock, "role", "revoke", "olga", "operator"]).exit_code == 0
+        r = runner.invoke(app, [*sock, "user", "disable", "chief"])
+        assert r.exit_code == 1 and "last enabled administrator" in r.stderr
+        assert runner.invoke(app, [*sock, "audit", "verify"]).exit_code == 0
+    finally:
+        assert d.stop() == 0
