@@ -302,7 +302,9 @@ def throughput(path: Path, method: str, procs: int, conns_per_proc: int, seconds
     results = ctx.Queue()
     barrier = ctx.Barrier(procs)
     workers = [
-        ctx.Process(target=load_worker, args=(str(path), method, conns_per_proc, seconds, barrier, results), daemon=True)
+        ctx.Process(
+            target=load_worker, args=(str(path), method, conns_per_proc, seconds, barrier, results), daemon=True
+        )
         for _ in range(procs)
     ]
     try:
@@ -382,10 +384,14 @@ def print_table(fig: dict[str, Any]) -> None:
     print(f"   {'method':<12} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for method in (PING, LIST):
         s = fig["sequential"][method]
-        print(f"   {method:<12} {s['p50_ms']:8.3f} {s['p99_ms']:8.3f} {s['max_ms']:8.3f}   p99 {verdict(s['p99_pass'])}")
+        print(
+            f"   {method:<12} {s['p50_ms']:8.3f} {s['p99_ms']:8.3f} {s['max_ms']:8.3f}   p99 {verdict(s['p99_pass'])}"
+        )
 
     print(f"\n2. throughput, sequential calls per connection, {fig['seconds']:g} s per run")
-    print(f"   {'method':<12} {'clients':>7} {'procs':>5} {'calls/s':>10}       {'server CPU':>10} {'client CPU':>10} {'server us/call':>14}")
+    print(
+        f"   {'method':<12} {'clients':>7} {'procs':>5} {'calls/s':>10}       {'server CPU':>10} {'client CPU':>10} {'server us/call':>14}"
+    )
     for method in (PING, LIST):
         for key in ("1", "8"):
             t = fig["throughput"][method][key]
@@ -397,12 +403,11 @@ def print_table(fig: dict[str, Any]) -> None:
     print(f"   {'method':<12} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for method in (PING, LIST):
         s = fig["throughput"][method]["8"]["latency"]
-        print(f"   {method:<12} {s['p50_ms']:8.3f} {s['p99_ms']:8.3f} {s['max_ms']:8.3f}   p99 {verdict(s['p99_pass'])}")
+        print(
+            f"   {method:<12} {s['p50_ms']:8.3f} {s['p99_ms']:8.3f} {s['max_ms']:8.3f}   p99 {verdict(s['p99_pass'])}"
+        )
     procs8 = fig["throughput"][PING]["8"]["client_processes"]
-    print(
-        f"\n   client processes: 1 for 1 client; {procs8} for 8 clients "
-        f"({8 // procs8} asyncio connections each)"
-    )
+    print(f"\n   client processes: 1 for 1 client; {procs8} for 8 clients ({8 // procs8} asyncio connections each)")
     print("   CPU columns: % of one core over the run (100% = one core saturated; the daemon is one process,")
     print("   the clients share the same cores); server us/call = daemon CPU time per call")
 
@@ -426,7 +431,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         fig["sequential"] = {}
         for method in (PING, LIST):
             log(args, f"sequential {method}: {args.warmup} warm-up + {args.calls} calls")
-            fig["sequential"][method] = latency_summary(sequential_latency(daemon.socket, method, args.warmup, args.calls))
+            fig["sequential"][method] = latency_summary(
+                sequential_latency(daemon.socket, method, args.warmup, args.calls)
+            )
 
         fig["throughput"] = {}
         for method in (PING, LIST):
@@ -447,7 +454,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "server_cpu_pct": None if cpu0 is None or cpu1 is None else 100 * (cpu1 - cpu0) / args.seconds,
                     "client_cpu_pct": 100 * r["client_cpu_s"] / args.seconds,
                     # daemon CPU per call: 1e6 / this = calls/s the daemon could do with a core to itself
-                    "server_cpu_us_per_call": None if cpu0 is None or cpu1 is None else 1e6 * (cpu1 - cpu0) / r["calls"],
+                    "server_cpu_us_per_call": None
+                    if cpu0 is None or cpu1 is None
+                    else 1e6 * (cpu1 - cpu0) / r["calls"],
                 }
     finally:
         code = daemon.stop()

@@ -14,7 +14,9 @@ app = typer.Typer(no_args_is_help=True, help="The audit trail: list records, ver
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    user: Annotated[str | None, typer.Option("--user", "-u", help="SCADA user (local:NAME for the local admin)")] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="SCADA user (local:NAME for the local admin)")
+    ] = None,
     method: Annotated[str | None, typer.Option("--method", "-m", help="method, or a prefix like 'Users.'")] = None,
     outcome: Annotated[str | None, typer.Option("--outcome", help="ok or error")] = None,
     since: Annotated[str | None, typer.Option("--since", help="ISO-8601 time with offset")] = None,
@@ -28,10 +30,16 @@ def list_(
     render_rows(
         g,
         rows,
-        [Column("id", "ID", justify="right"), Column("time", "TIME"), Column("scada_user", "USER"),
-         Column("unix_user", "UNIX"), Column("method", "METHOD"), Column("target", "TARGET"),
-         Column("outcome", "OUTCOME", style=lambda v: "" if v == "ok" else "yellow"),
-         Column("error_code", "ERROR")],  # fmt: skip
+        [
+            Column("id", "ID", justify="right"),
+            Column("time", "TIME"),
+            Column("scada_user", "USER"),
+            Column("unix_user", "UNIX"),
+            Column("method", "METHOD"),
+            Column("target", "TARGET"),
+            Column("outcome", "OUTCOME", style=lambda v: "" if v == "ok" else "yellow"),
+            Column("error_code", "ERROR"),
+        ],  # fmt: skip
         title="audit records",
     )
 

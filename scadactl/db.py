@@ -18,8 +18,7 @@ def status(ctx: typer.Context) -> None:
         emit_json(st)
         return
     g.out.print(
-        f"{st['server_version']}  {st['url']}  schema {st['current_version']:04d}"
-        f" of {st['latest_version']:04d}",
+        f"{st['server_version']}  {st['url']}  schema {st['current_version']:04d} of {st['latest_version']:04d}",
         highlight=False,
     )
     render_rows(

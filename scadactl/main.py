@@ -25,7 +25,9 @@ def root(
     socket: Annotated[
         str | None, typer.Option("--socket", "-S", envvar="SCADA_SOCKET", help="path of scadad's API socket")
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json", "-j", help="machine output: one JSON document (NDJSON for streams)")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", "-j", help="machine output: one JSON document (NDJSON for streams)")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only what a script needs")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="seconds to wait for an answer")] = 30.0,
 ) -> None:

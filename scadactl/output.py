@@ -21,8 +21,8 @@ from rich.table import Table
 
 from scadactl import credentials
 from scadad.api.client import Client, DaemonUnreachable
-from scadad.api.protocol import default_socket_path
 from scadad.api.errors import ScadaError
+from scadad.api.protocol import default_socket_path
 
 EXIT_OK = 0
 EXIT_DAEMON_ERROR = 1

@@ -19,8 +19,14 @@ def list_sessions(ctx: typer.Context) -> None:
     render_rows(
         g,
         call(g, "Sessions.List")["sessions"],
-        [Column("id", "ID", justify="right"), Column("username", "USER"), Column("unix_user", "UNIX USER"),
-         Column("created_at", "SINCE"), Column("last_seen", "LAST SEEN"), Column("expires_at", "EXPIRES")],  # fmt: skip
+        [
+            Column("id", "ID", justify="right"),
+            Column("username", "USER"),
+            Column("unix_user", "UNIX USER"),
+            Column("created_at", "SINCE"),
+            Column("last_seen", "LAST SEEN"),
+            Column("expires_at", "EXPIRES"),
+        ],  # fmt: skip
         title="sessions",
     )
 
@@ -56,9 +62,14 @@ def list_tokens(ctx: typer.Context) -> None:
     render_rows(
         g,
         call(g, "Tokens.List")["tokens"],
-        [Column("name", "TOKEN"), Column("scope", "SCOPE"), Column("created_by", "BY"),
-         Column("expires_at", "EXPIRES"), Column("last_used", "LAST USED"),
-         Column("revoked", "STATE", fmt=lambda v: "revoked" if v else "active")],  # fmt: skip
+        [
+            Column("name", "TOKEN"),
+            Column("scope", "SCOPE"),
+            Column("created_by", "BY"),
+            Column("expires_at", "EXPIRES"),
+            Column("last_used", "LAST USED"),
+            Column("revoked", "STATE", fmt=lambda v: "revoked" if v else "active"),
+        ],  # fmt: skip
         title="tokens",
     )
 

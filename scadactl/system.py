@@ -11,12 +11,14 @@ from scadactl.output import (
     STATE_STYLE,
     Column,
     api,
-    call as api_call,
     emit_json,
     globals_of,
     parse_json_option,
     render_record,
     render_rows,
+)
+from scadactl.output import (
+    call as api_call,
 )
 
 

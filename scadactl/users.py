@@ -53,7 +53,9 @@ def add(
     ctx: typer.Context,
     username: Name,
     role: Annotated[list[str] | None, typer.Option("--role", "-r", help="role to grant (repeatable)")] = None,
-    admin: Annotated[bool, typer.Option("--admin", help="grant the admin role (the first admin: run on the daemon's host)")] = False,
+    admin: Annotated[
+        bool, typer.Option("--admin", help="grant the admin role (the first admin: run on the daemon's host)")
+    ] = False,
     display_name: Annotated[str | None, typer.Option("--display-name", "-n")] = None,
     email: Annotated[str | None, typer.Option("--email")] = None,
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the password from stdin")] = False,
@@ -115,7 +117,9 @@ app.command("unlock", help="Lift a lockout after failed logins.")(_simple("Users
 def passwd(
     ctx: typer.Context,
     username: Annotated[str | None, typer.Argument(help="whose password (admins); default: your own")] = None,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read old (own) and new password from stdin")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read old (own) and new password from stdin")
+    ] = False,
 ) -> None:
     """Change your password (asks for the old one), or as an admin set another user's."""
     g = globals_of(ctx)

@@ -164,8 +164,19 @@ class AuditLog:
         with self.db.engine.connect() as conn:
             rows = conn.execute(text(sql), {**args, "limit": q.limit}).all()
         return [
-            AuditRecord(id=r[0], time=from_us(r[1]), scada_user=r[2], unix_user=r[3], unix_uid=r[4], unix_pid=r[5],
-                        method=r[6], target=r[7], params=r[8], outcome=r[9], error_code=r[10])  # fmt: skip
+            AuditRecord(
+                id=r[0],
+                time=from_us(r[1]),
+                scada_user=r[2],
+                unix_user=r[3],
+                unix_uid=r[4],
+                unix_pid=r[5],
+                method=r[6],
+                target=r[7],
+                params=r[8],
+                outcome=r[9],
+                error_code=r[10],
+            )  # fmt: skip
             for r in reversed(rows)
         ]
 
@@ -212,4 +223,3 @@ class AuditService(Service):
     async def verify(self, ctx: CallContext, params: Empty) -> AuditVerify:
         """Check the hash chain from the first record to the last."""
         return await self.audit.db.run(self.audit.verify)
-

@@ -314,7 +314,9 @@ class Daemon:
                 detail="no administrator yet: `scadactl user add NAME --admin` on this host", info=info,
             )  # fmt: skip
         detail = f"{len(self.auth.users)} user(s), {len(self.auth.sessions)} session(s)"
-        return SubsystemStatus(name="auth", state="ok", detail=detail + (f"; {', '.join(modes)}" if modes else ""), info=info)
+        return SubsystemStatus(
+            name="auth", state="ok", detail=detail + (f"; {', '.join(modes)}" if modes else ""), info=info
+        )
 
     def _plant_status(self) -> SubsystemStatus:
         if not self.schema_ready:

@@ -137,4 +137,6 @@ def _read_holder(fd: int) -> str:
         info = {}
     if not info:
         return "another scadad"
-    return f"scadad pid {info.get('pid')} on {info.get('host')} (socket {info.get('socket')}, since {info.get('since')})"
+    return (
+        f"scadad pid {info.get('pid')} on {info.get('host')} (socket {info.get('socket')}, since {info.get('since')})"
+    )

@@ -34,11 +34,14 @@ from scadad.api.registry import CallContext, Service, rpc
 from scadad.clock import from_us, now_us
 from scadad.store.database import Database
 
+
 def _check_timezone(tz: str) -> None:
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidArgument(f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin)", "params.timezone")
+        raise InvalidArgument(
+            f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin)", "params.timezone"
+        ) from None
 
 
 _encode = msgspec.json.Encoder().encode
@@ -241,9 +244,7 @@ class PlantModel:
         seen = {name}
         while parent is not None:
             if parent in seen:
-                raise InvalidArgument(
-                    f"making {parent!r} the parent of {name!r} would create a cycle", "params.parent"
-                )
+                raise InvalidArgument(f"making {parent!r} the parent of {name!r} would create a cycle", "params.parent")
             seen.add(parent)
             parent = self.equipment[(site, parent)].parent
 
@@ -277,7 +278,9 @@ class PlantModel:
     def _update(self, table: str, row_id: int, changes: dict[str, Any], ts: int) -> None:
         sets = ", ".join(f"{k} = :{k}" for k in changes)
         with self.db.engine.begin() as conn:
-            conn.execute(text(f"UPDATE {table} SET {sets}, updated_us = :ts WHERE id = :id"), {**changes, "ts": ts, "id": row_id})
+            conn.execute(
+                text(f"UPDATE {table} SET {sets}, updated_us = :ts WHERE id = :id"), {**changes, "ts": ts, "id": row_id}
+            )
 
     def _delete(self, table: str, row_id: int, what: str) -> None:
         try:
@@ -364,4 +367,3 @@ class EquipmentService(Service):
         """Remove equipment that has no children."""
         await self.plant.delete_equipment(params.site, params.name)
         return Deleted()
-

@@ -72,8 +72,7 @@ def write_config(
     home.mkdir(parents=True, exist_ok=True)
     cfg = home / "scadad.toml"
     text = (
-        f'[site]\nname = "test"\n[paths]\ndata_dir = "{home}/data"\n'
-        f'[api]\nsocket = "{home}/scadad.sock"\n{api_extra}'
+        f'[site]\nname = "test"\n[paths]\ndata_dir = "{home}/data"\n[api]\nsocket = "{home}/scadad.sock"\n{api_extra}'
     )
     if store_url:
         text += f'[store]\nurl = "{store_url}"\n'

@@ -128,7 +128,7 @@ def test_frame_just_under_the_limit_is_served(pair) -> None:
     raw, _ = pair
     head = b'{"id": 9, "method": "System.Ping", "params": {}'
     pad = b" " * (1024 * 1024 - len(head) - 1)  # insignificant JSON whitespace
-    raw.send(head + pad + b'}\n')
+    raw.send(head + pad + b"}\n")
     assert raw.frame()["result"]["pong"] is True
 
 
@@ -251,7 +251,9 @@ def test_peer_credentials_are_recorded(shared_daemon: RunningDaemon) -> None:
     eng = create_engine(f"sqlite:///{shared_daemon.home}/data/scada.db")
     with eng.connect() as conn:
         rows = conn.execute(
-            text("SELECT method, unix_uid, outcome, prev_hash, hash FROM audit_log WHERE target = 'cred-check' ORDER BY id")
+            text(
+                "SELECT method, unix_uid, outcome, prev_hash, hash FROM audit_log WHERE target = 'cred-check' ORDER BY id"
+            )
         ).all()
     eng.dispose()
     assert [r.method for r in rows] == ["Sites.Create", "Sites.Delete"]

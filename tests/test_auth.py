@@ -30,7 +30,7 @@ from scadad.auth.permissions import BUILTIN_ROLES
 from tests.conftest import RunningDaemon, start_daemon
 
 PASSWORD = "brisk-otter-lantern-47"
-NO_MFA = 'mfa_required_roles = []\nlogin_attempts_per_minute = 1000\n'
+NO_MFA = "mfa_required_roles = []\nlogin_attempts_per_minute = 1000\n"
 runner = CliRunner()
 
 
@@ -140,8 +140,11 @@ def test_five_wrong_passwords_lock_until_unlock_and_audit_shows_each_step(secure
         ("Auth.Login", "ok", None),
     ]
     unlock = json.loads(
-        runner.invoke(app, ["--socket", str(d.socket), "--json", "audit", "list", "--method", "Users.Unlock"],
-                      env={"SCADA_TOKEN": token}).stdout  # fmt: skip
+        runner.invoke(
+            app,
+            ["--socket", str(d.socket), "--json", "audit", "list", "--method", "Users.Unlock"],
+            env={"SCADA_TOKEN": token},
+        ).stdout  # fmt: skip
     )
     assert [(u["scada_user"], u["target"], u["outcome"]) for u in unlock] == [("chief", "bob", "ok")]
 
@@ -221,7 +224,7 @@ def test_scadactl_login_status_logout(secured: RunningDaemon, tmp_path: Path, mo
 
 
 def test_secrets_never_reach_logs_or_audit_and_bcrypt_cost_is_12(tmp_path: Path) -> None:
-    d = start_daemon(tmp_path / "h", auth="login_attempts_per_minute = 1000\n", extra="[log]\nlevel = \"debug\"\n")
+    d = start_daemon(tmp_path / "h", auth="login_attempts_per_minute = 1000\n", extra='[log]\nlevel = "debug"\n')
     try:
         created = bootstrap_admin(d)
         mfa = created["mfa"]
@@ -428,7 +431,7 @@ def test_password_change_ends_other_sessions(secured: RunningDaemon) -> None:
 
 
 def test_login_attempts_are_rate_limited_per_peer(tmp_path: Path) -> None:
-    d = start_daemon(tmp_path / "h", auth='mfa_required_roles = []\nlogin_attempts_per_minute = 3\n')
+    d = start_daemon(tmp_path / "h", auth="mfa_required_roles = []\nlogin_attempts_per_minute = 3\n")
     try:
         with Client(d.socket) as c:
             for _ in range(3):
@@ -454,7 +457,9 @@ def test_anonymous_viewer_reads_but_cannot_change(tmp_path: Path) -> None:
         assert d.stop() == 0
 
 
-def test_cli_first_admin_shows_mfa_enrolment_then_manages_users(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_first_admin_shows_mfa_enrolment_then_manages_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     d = start_daemon(tmp_path / "h", auth="login_attempts_per_minute = 1000\n")
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")

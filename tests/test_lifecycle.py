@@ -96,7 +96,7 @@ def test_sighup_reloads_live_keys_and_reports_the_rest(tmp_path: Path) -> None:
             text.replace('name = "test"', 'name = "renamed"').replace(
                 f'data_dir = "{d.home}/data"', f'data_dir = "{d.home}/elsewhere"'
             )
-            + "[log]\nformat = \"json\"\n"
+            + '[log]\nformat = "json"\n'
         )
         d.proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 5
@@ -169,8 +169,9 @@ def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
 def test_pending_migrations_without_auto_migrate(tmp_path: Path) -> None:
     d = start_daemon(tmp_path / "h", extra="[store]\nauto_migrate = false\n")
     try:
-        from scadad.api.errors import FailedPrecondition
         import pytest
+
+        from scadad.api.errors import FailedPrecondition
 
         with d.client() as c:
             st = c.call("System.Status")

@@ -113,9 +113,7 @@ def decode_request(line: bytes | bytearray | memoryview) -> Request:
     except msgspec.ValidationError as exc:
         request_id = _salvage_id(line)
         field = field_of(exc)
-        raise ProtocolError(
-            f"bad request frame: {describe_validation_error(exc)}", request_id, field=field
-        ) from None
+        raise ProtocolError(f"bad request frame: {describe_validation_error(exc)}", request_id, field=field) from None
     except msgspec.DecodeError as exc:
         raise ProtocolError(f"malformed JSON: {exc}") from None
 

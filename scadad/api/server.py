@@ -401,4 +401,3 @@ class StreamService(Service):
         if params.stream not in conn.streams:
             raise NotFound(f"no open stream with id {params.stream!r} on this connection", {"field": "params.stream"})
         return CancelResult(cancelled=conn.cancel_stream(params.stream))
-

@@ -17,7 +17,6 @@ import asyncio
 import grp
 import logging
 import os
-import pwd
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -125,7 +124,9 @@ class AuthManager:
         return any(not u.disabled and "users.admin" in self.permissions_of(u) for u in self.users.values())
 
     def _user_principal(self, kind: str, user: UserRecord, unix_user: str, session_id: int | None = None) -> Principal:
-        return Principal(kind, user.username, self.permissions_of(user), tuple(sorted(user.roles)), session_id, unix_user)
+        return Principal(
+            kind, user.username, self.permissions_of(user), tuple(sorted(user.roles)), session_id, unix_user
+        )
 
     # ------------------------------------------------------------------ resolve
 
@@ -241,7 +242,9 @@ class AuthManager:
         ok = await loop.run_in_executor(self._hasher, passwords.verify_password, password, hashed)
         return ok and user is not None
 
-    async def login(self, ctx: CallContext, username: str, password: str, code: str | None) -> tuple[str, SessionRecord, UserRecord]:
+    async def login(
+        self, ctx: CallContext, username: str, password: str, code: str | None
+    ) -> tuple[str, SessionRecord, UserRecord]:
         self._rate_limit(ctx.peer.uid)
         user = self.users.get(username)
         now = now_us()

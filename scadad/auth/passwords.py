@@ -29,7 +29,9 @@ def check_policy(password: str, username: str, min_length: int, field: str = "pa
     if len(password) < min_length:
         raise InvalidArgument(f"password is shorter than {min_length} characters", field)
     if len(password.encode("utf-8")) > MAX_BYTES:
-        raise InvalidArgument(f"password is longer than {MAX_BYTES} bytes (bcrypt's limit); choose a shorter one", field)
+        raise InvalidArgument(
+            f"password is longer than {MAX_BYTES} bytes (bcrypt's limit); choose a shorter one", field
+        )
     lowered = password.lower()
     if lowered in common_passwords():
         raise InvalidArgument("password is on the list of common passwords; choose another", field)

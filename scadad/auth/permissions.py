@@ -54,9 +54,19 @@ BUILTIN_ROLES: dict[str, tuple[str, list[str]]] = {
     "engineer": (
         "configure the plant: devices, tags, alarm rules, meters, reports",
         [
-            *_READ, "sites.configure", "devices.configure", "tags.configure", "tags.write",
-            "alarms.ack", "alarms.shelve", "alarms.configure", "energy.configure",
-            "workorders.execute", "workorders.manage", "reports.run", "reports.configure",
+            *_READ,
+            "sites.configure",
+            "devices.configure",
+            "tags.configure",
+            "tags.write",
+            "alarms.ack",
+            "alarms.shelve",
+            "alarms.configure",
+            "energy.configure",
+            "workorders.execute",
+            "workorders.manage",
+            "reports.run",
+            "reports.configure",
         ],
     ),  # fmt: skip
     "admin": ("users, roles, audit and the daemon itself (everything)", sorted(CATALOGUE)),

@@ -348,8 +348,14 @@ class SessionsService(Service):
         live = sorted((s for s in self.auth.sessions.values() if s.expires_us > now), key=lambda s: s.created_us)
         return SessionList(
             sessions=[
-                Session(id=s.id, username=s.username, unix_user=s.unix_user, created_at=from_us(s.created_us),
-                        last_seen=from_us(s.last_seen_us), expires_at=from_us(s.expires_us))  # fmt: skip
+                Session(
+                    id=s.id,
+                    username=s.username,
+                    unix_user=s.unix_user,
+                    created_at=from_us(s.created_us),
+                    last_seen=from_us(s.last_seen_us),
+                    expires_at=from_us(s.expires_us),
+                )  # fmt: skip
                 for s in live
             ]
         )

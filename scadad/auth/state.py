@@ -235,7 +235,9 @@ class AuthStore:
 
     def revoke(self, user_id: int, role_id: int) -> None:
         with self.db.engine.begin() as conn:
-            conn.execute(text("DELETE FROM user_roles WHERE user_id = :u AND role_id = :r"), {"u": user_id, "r": role_id})
+            conn.execute(
+                text("DELETE FROM user_roles WHERE user_id = :u AND role_id = :r"), {"u": user_id, "r": role_id}
+            )
 
     # ------------------------------------------------------------------ roles
 
@@ -273,7 +275,9 @@ class AuthStore:
 
     def touch_session(self, session_id: int, last_seen_us: int) -> None:
         with self.db.engine.begin() as conn:
-            conn.execute(text("UPDATE sessions SET last_seen_us = :t WHERE id = :id"), {"t": last_seen_us, "id": session_id})
+            conn.execute(
+                text("UPDATE sessions SET last_seen_us = :t WHERE id = :id"), {"t": last_seen_us, "id": session_id}
+            )
 
     def revoke_sessions(self, ids: list[int], by: str) -> None:
         if not ids:
