@@ -52,7 +52,8 @@ def verify(ctx: typer.Context) -> None:
     if g.json:
         emit_json(res)
     elif res["ok"]:
-        g.out.print(f"audit chain intact: {res['records']} records", highlight=False)
+        if not g.quiet:
+            g.out.print(f"audit chain intact: {res['records']} records", highlight=False)
     else:
         where = f"record {res['first_broken_id']}" if res["first_broken_id"] is not None else "the end of the log"
         g.err.print(f"[bold red]audit chain broken[/] at {where}: {res['reason']}", highlight=False)

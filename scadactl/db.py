@@ -28,6 +28,12 @@ def status(ctx: typer.Context) -> None:
             Column("version", "VERSION", fmt=lambda v: f"{v:04d}"),
             Column("name", "NAME"),
             Column("applied_at", "APPLIED", fmt=lambda v: v or "pending", style=lambda v: "" if v else "yellow"),
+            Column(
+                "modified",
+                "FILE",
+                fmt=lambda v: "modified since applied" if v else "",
+                style=lambda v: "yellow" if v else "",
+            ),
         ],
     )
 

@@ -9,7 +9,7 @@ import typer
 from scadactl.login import read_secret
 from scadactl.output import Column, api, call, done, emit_json, globals_of, present, render_record, render_rows
 
-app = typer.Typer(no_args_is_help=True, help="Users: add, list, show, disable, enable, unlock, passwd, mfa.")
+app = typer.Typer(no_args_is_help=True, help="Users: add, list, show, edit, disable, enable, unlock, passwd, mfa, role.")
 mfa_app = typer.Typer(no_args_is_help=True, help="TOTP second factor: enrol yourself, or reset someone's.")
 app.add_typer(mfa_app, name="mfa")
 role_app = typer.Typer(no_args_is_help=True, help="Grant or revoke a role (same as `scadactl role grant|revoke`).")
@@ -141,7 +141,7 @@ def passwd(
 @mfa_app.command("enroll")
 def mfa_enroll(
     ctx: typer.Context,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin")] = False,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the password from stdin")] = False,
 ) -> None:
     """Enrol (or re-enrol) your own authenticator app; asks for your password."""
     g = globals_of(ctx)

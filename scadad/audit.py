@@ -65,6 +65,7 @@ class AuditLog:
         self.count = 0
         self._last_hash = GENESIS
         self._warned_at = 0.0
+        self.ready = False  # the chain's tail is known; until then nothing may be appended
 
     def load(self) -> None:
         """Pick up the chain where the store left it (store thread)."""
@@ -72,6 +73,7 @@ class AuditLog:
             last = conn.execute(text("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")).scalar()
             self.count = int(conn.execute(text("SELECT count(*) FROM audit_log")).scalar() or 0)
         self._last_hash = str(last) if last else GENESIS
+        self.ready = True
 
     @property
     def fill(self) -> float:
@@ -86,6 +88,10 @@ class AuditLog:
     async def event(
         self, ctx: CallContext, method: str, target: str | None, outcome: str, code: str | None, params: Any
     ) -> None:
+        if not self.ready:
+            # Schema behind (auto_migrate off): appending now would fork the chain.
+            log.warning("audit record not written: the store's schema is behind", extra={"fields": {"method": method}})
+            return
         builtins = redact(msgspec.to_builtins(params))
         if target is None:
             target = ""
@@ -128,7 +134,7 @@ class AuditLog:
         if fill >= 0.9 and fill - self._warned_at >= 0.01:
             self._warned_at = fill
             log.warning(
-                "audit log is nearing its cap; archive it and raise auth.audit_max_records",
+                "audit log is nearing its cap; raise auth.audit_max_records (records are never deleted)",
                 extra={"fields": {"records": self.count, "cap": self.max_records, "percent": round(fill * 100, 1)}},
             )
 

@@ -486,3 +486,35 @@ def test_cli_first_admin_shows_mfa_enrolment_then_manages_users(
         assert runner.invoke(app, [*sock, "audit", "verify"]).exit_code == 0
     finally:
         assert d.stop() == 0
+
+
+def test_api_token_named_like_a_user_cannot_act_as_that_user(secured: RunningDaemon) -> None:
+    with login(secured, "chief") as admin:
+        admin.call("Users.Create", {"username": "alice", "password": PASSWORD, "roles": ["viewer"]})
+        token = admin.call("Tokens.Create", {"name": "alice"})["token"]
+    with Client(secured.socket, token=token) as c:
+        me = c.call("Auth.WhoAmI")
+        assert me["username"] == "token:alice" and me["kind"] == "token"
+        with pytest.raises(PermissionDenied, match="own user account"):
+            c.call("Users.SetPassword", {"new_password": "taken-over-account-1"})
+        with pytest.raises(PermissionDenied, match="own user account"):
+            c.call("Users.SetPassword", {"username": "alice", "new_password": "taken-over-account-1"})
+    login(secured, "alice").close()  # the password is unchanged
+
+
+def test_schema_behind_only_the_owner_may_migrate_and_the_chain_stays_whole(tmp_path: Path) -> None:
+    d = start_daemon(tmp_path / "h", auth=NO_MFA, extra="[store]\nauto_migrate = false\n")
+    try:
+        with Client(d.socket) as c:
+            assert c.call("Auth.WhoAmI")["kind"] == "maintenance"
+            with pytest.raises(FailedPrecondition, match="scadactl db migrate"):
+                c.call("Sites.Create", {"name": "early"})  # refused, and not chained from nowhere
+            assert c.call("Db.Migrate")["current_version"] >= 2
+            assert c.call("Auth.WhoAmI")["kind"] == "bootstrap"  # users are readable now: no admin yet
+            c.call("Users.Create", {"username": "chief", "password": PASSWORD, "roles": ["admin"]})
+        with login(d, "chief") as admin:
+            assert admin.call("Audit.Verify")["ok"] is True
+            methods = [r["method"] for r in admin.call("Audit.List")["records"]]
+            assert methods[:2] == ["Db.Migrate", "Users.Create"]
+    finally:
+        assert d.stop() == 0

@@ -9,6 +9,13 @@ For each call the caller is, in this order:
 4. the bootstrap caller: while no administrator exists, the daemon's own Unix user or
    root may create the first one and nothing else;
 5. anonymous: read-only methods if auth.anonymous_viewer, otherwise nothing.
+
+While the store's schema is behind (store.auto_migrate = false) no user can be read:
+then the daemon's own Unix user or root is the "maintenance" caller, who may look at
+the daemon and run `scadactl db migrate`, and everyone else is refused.
+
+`self` methods (logout, one's own password or MFA) need a user account: a session or a
+Unix mapping. An API token never has one, whatever its name.
 """
 
 from __future__ import annotations
@@ -48,16 +55,23 @@ API_TOKEN_PREFIX = "sct_"
 BOOTSTRAP_METHODS = frozenset({"Users.Create", "System.Ping", "System.Describe", "System.Status", "Roles.Matrix"})
 VIEWER_PERMISSIONS = frozenset(BUILTIN_ROLES["viewer"][1])
 ALL_PERMISSIONS = frozenset(CATALOGUE)
+MAINTENANCE_PERMISSIONS = frozenset({"system.read", "system.admin"})
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    kind: str  # session | token | unix | local_admin | bootstrap | anonymous
+    kind: str  # session | token | unix | local_admin | bootstrap | maintenance | anonymous
     username: str | None
     permissions: frozenset[str]
     roles: tuple[str, ...] = ()
     session_id: int | None = None
     unix_user: str = ""
+    token_name: str = ""  # for kind "token": the API token's name (never a username)
+
+    @property
+    def has_account(self) -> bool:
+        """True when the caller acts as a SCADA user account (what `self` methods act on)."""
+        return self.kind in ("session", "unix") and self.username is not None
 
     @property
     def label(self) -> str | None:
@@ -65,7 +79,9 @@ class Principal:
         if self.kind == "local_admin":
             return f"local:{self.unix_user}"
         if self.kind == "token":
-            return f"token:{self.username}"
+            return f"token:{self.token_name}"
+        if self.kind == "maintenance":
+            return f"maintenance:{self.unix_user}"
         if self.kind == "bootstrap":
             return f"bootstrap:{self.unix_user}"
         return self.username
@@ -92,6 +108,7 @@ class AuthManager:
         self._unix_cache: dict[int, tuple[float, str | None]] = {}
         self._buckets: dict[int, _Bucket] = {}
         self._hasher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bcrypt")
+        self.loaded = False
 
     # ------------------------------------------------------------------ loading
 
@@ -103,6 +120,7 @@ class AuthManager:
         self.roles = {r.name: r for r in roles}
         self.sessions = {s.token_hash: s for s in sessions}
         self.tokens = {t.token_hash: t for t in tokens}
+        self.loaded = True
 
     def close(self) -> None:
         self._hasher.shutdown(wait=True)
@@ -132,15 +150,23 @@ class AuthManager:
 
     def resolve(self, ctx: CallContext) -> Principal:
         unix_user = unix_name(ctx.peer.uid)
+        owner = ctx.peer.uid in (self.daemon_uid, 0)
+        s = self.settings
+        if not self.loaded:
+            # The schema is behind (store.auto_migrate = false): no users can be read yet,
+            # so only the daemon's own Unix user (or root) may look and migrate.
+            if owner and s.local_admin:
+                return Principal("local_admin", None, ALL_PERMISSIONS, ("admin",), None, unix_user)
+            if owner:
+                return Principal("maintenance", None, MAINTENANCE_PERMISSIONS, (), None, unix_user)
+            return Principal("anonymous", None, frozenset(), (), None, unix_user)
         if ctx.token:
             return self._from_token(ctx.token, unix_user)
-        s = self.settings
         if s.unix_identity != "off":
             mapped = self._unix_mapping(ctx.peer.uid, ctx.peer.gid, unix_user)
             user = self.users.get(mapped) if mapped else None
             if user is not None and not user.disabled:
                 return self._user_principal("unix", user, unix_user)
-        owner = ctx.peer.uid in (self.daemon_uid, 0)
         if s.local_admin and owner:
             return Principal("local_admin", None, ALL_PERMISSIONS, ("admin",), None, unix_user)
         if owner and not self.admin_exists():
@@ -156,7 +182,7 @@ class AuthManager:
             if t is None or t.revoked_us is not None or now >= t.expires_us:
                 raise Unauthenticated("API token is unknown, revoked or expired")
             t.last_used_us = now
-            return Principal("token", t.name, VIEWER_PERMISSIONS, ("viewer",), None, unix_user)
+            return Principal("token", None, VIEWER_PERMISSIONS, ("viewer",), None, unix_user, token_name=t.name)
         sess = self.sessions.get(h)
         if sess is None:
             raise Unauthenticated("session token is not valid (logged out, revoked or expired); log in again")
@@ -212,9 +238,17 @@ class AuthManager:
             raise Unauthenticated(
                 "no administrator exists yet; create the first one on this host with `scadactl user add NAME --admin`"
             )
+        if p.kind == "maintenance" and need not in p.permissions:
+            raise FailedPrecondition("the store's schema is behind; run `scadactl db migrate` first")
         if p.kind == "anonymous" and need not in p.permissions:
+            if not self.loaded:
+                raise Unauthenticated("the store's schema is behind; the daemon's owner must run `scadactl db migrate`")
             raise Unauthenticated(f"{spec.name} needs a logged-in user: run `scadactl login`")
-        if need == SELF or need in p.permissions:
+        if need == SELF:
+            if p.has_account or p.kind == "local_admin":
+                return
+            raise PermissionDenied(f"{spec.name} acts on your own user account; {p.label or 'this caller'} has none")
+        if need in p.permissions:
             return
         who = p.label or "this caller"
         raise PermissionDenied(

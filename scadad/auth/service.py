@@ -208,11 +208,11 @@ class UsersService(Service):
         target = params.username or p.username
         if target is None:
             raise InvalidArgument("name the user whose password to set", "params.username")
-        own = target == p.username
+        own = p.has_account and target == p.username
         if not own and "users.admin" not in p.permissions:
             raise PermissionDenied("changing another user's password needs permission 'users.admin'")
         u = a.user(target)
-        if own and p.kind in ("session", "unix"):
+        if own:
             if params.old_password is None or not await a.check_password(u, params.old_password):
                 raise Unauthenticated("the old password is wrong", {"field": "params.old_password"})
         passwords.check_policy(params.new_password, u.username, a.settings.min_password_length, "params.new_password")
@@ -227,7 +227,7 @@ class UsersService(Service):
         """Enrol (or re-enrol) your own TOTP second factor; needs your password."""
         a = self.auth
         p = _principal(ctx)
-        if p.username is None or p.kind not in ("session", "unix"):
+        if not p.has_account or p.username is None:
             raise FailedPrecondition("MFA enrolment is for a logged-in user account")
         u = a.user(p.username)
         if not await a.check_password(u, params.password):
