@@ -369,6 +369,13 @@ def test_sessions_idle_out_and_are_capped(tmp_path: Path) -> None:
             a.call("System.Status")
         a.close()
         b.close()
+        # Sessions that idled out no longer count against the cap.
+        c1, c2 = login(d, "chief"), login(d, "chief")
+        time.sleep(1.3)
+        c3 = login(d, "chief")
+        assert len(c3.call("Sessions.List")["sessions"]) == 1
+        for c in (c1, c2, c3):
+            c.close()
     finally:
         assert d.stop() == 0
 

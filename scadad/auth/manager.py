@@ -311,7 +311,8 @@ class AuthManager:
         user.login = lockout.on_success(user.login)
         user.last_login_us = now
         await self.db.run(self.store.save_login_state, user)
-        active = [s for s in self.sessions.values() if s.username == username and s.expires_us > now]
+        self.purge_sessions(now)
+        active = [s for s in self.sessions.values() if s.username == username]
         if len(active) >= self.settings.max_sessions_per_user:
             raise ResourceExhausted(
                 f"{username!r} already has {len(active)} sessions (the limit); log out elsewhere"
@@ -352,6 +353,13 @@ class AuthManager:
                 self.audit.event(ctx, "Auth.Lockout", user.username, "error", "PERMISSION_DENIED",
                                  {"username": user.username, "locked_until_us": until, "factor": factor})
             )  # fmt: skip
+
+    def purge_sessions(self, now: int) -> None:
+        """Forget sessions past their lifetime or idle timeout (they no longer count or show)."""
+        idle_us = int(self.settings.session_idle_timeout_s * 1e6)
+        dead = [h for h, s in self.sessions.items() if now >= s.expires_us or now - s.last_seen_us > idle_us]
+        for h in dead:
+            del self.sessions[h]
 
     def revoke_user_sessions(self, username: str, keep: int | None = None) -> list[int]:
         gone = [h for h, s in self.sessions.items() if s.username == username and s.id != keep]

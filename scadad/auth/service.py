@@ -345,7 +345,8 @@ class SessionsService(Service):
     async def list(self, ctx: CallContext, params: Empty) -> SessionList:
         """Live sessions, oldest first."""
         now = now_us()
-        live = sorted((s for s in self.auth.sessions.values() if s.expires_us > now), key=lambda s: s.created_us)
+        self.auth.purge_sessions(now)
+        live = sorted(self.auth.sessions.values(), key=lambda s: s.created_us)
         return SessionList(
             sessions=[
                 Session(
