@@ -9,7 +9,9 @@ import typer
 from scadactl.login import read_secret
 from scadactl.output import Column, api, call, done, emit_json, globals_of, present, render_record, render_rows
 
-app = typer.Typer(no_args_is_help=True, help="Users: add, list, show, edit, disable, enable, unlock, passwd, mfa, role.")
+app = typer.Typer(
+    no_args_is_help=True, help="Users: add, list, show, edit, disable, enable, unlock, passwd, mfa, role."
+)
 mfa_app = typer.Typer(no_args_is_help=True, help="TOTP second factor: enrol yourself, or reset someone's.")
 app.add_typer(mfa_app, name="mfa")
 role_app = typer.Typer(no_args_is_help=True, help="Grant or revoke a role (same as `scadactl role grant|revoke`).")
