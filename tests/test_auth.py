@@ -525,3 +525,38 @@ def test_schema_behind_only_the_owner_may_migrate_and_the_chain_stays_whole(tmp_
             assert methods[:2] == ["Db.Migrate", "Users.Create"]
     finally:
         assert d.stop() == 0
+
+
+def test_unix_identity_map_by_user_and_by_group(tmp_path: Path) -> None:
+    import grp
+
+    me = _me()
+    group = grp.getgrgid(os.getgid()).gr_name
+    # By explicit user table.
+    d = start_daemon(tmp_path / "a", auth=NO_MFA + f'unix_identity = "map"\n[auth.unix_users]\n{me} = "tech-ann"\n')
+    try:
+        bootstrap_admin(d)
+        with login(d, "chief") as admin:
+            admin.call("Users.Create", {"username": "tech-ann", "password": PASSWORD, "roles": ["technician"]})
+        with Client(d.socket) as c:
+            who = c.call("Auth.WhoAmI")
+            assert (who["username"], who["kind"], who["unix_user"]) == ("tech-ann", "unix", me)
+            c.call("Sites.List")
+            with pytest.raises(PermissionDenied):
+                c.call("Users.List")
+    finally:
+        assert d.stop() == 0
+    # By group membership (our primary group), when no user entry matches.
+    d = start_daemon(tmp_path / "b", auth=NO_MFA + f'unix_identity = "map"\n[auth.unix_groups]\n{group} = "ops"\n')
+    try:
+        bootstrap_admin(d)
+        with login(d, "chief") as admin:
+            admin.call("Users.Create", {"username": "ops", "password": PASSWORD, "roles": ["operator"]})
+            admin.call("Sites.Create", {"name": "mapped"})
+            token = admin.token
+        with Client(d.socket) as c:
+            assert c.call("Auth.WhoAmI")["username"] == "ops"
+        records = Client(d.socket, token=token).call("Audit.List", {"user": "chief"})["records"]
+        assert all(r["unix_user"] == me for r in records)  # both identities in the trail
+    finally:
+        assert d.stop() == 0

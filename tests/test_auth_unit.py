@@ -150,3 +150,31 @@ def test_redaction_and_chain() -> None:
     h1 = chain_hash(GENESIS, fields)
     assert chain_hash(GENESIS, {**fields, "target": "b"}) != h1
     assert chain_hash(h1, fields) != h1
+
+
+def test_audit_warns_near_its_cap(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    import logging
+
+    from scadad.api.registry import CallContext, Peer
+    from scadad.audit import AuditLog
+    from scadad.store import migrations
+    from scadad.store.database import Database
+
+    db = Database(f"sqlite:///{tmp_path}/a.db")
+    migrations.migrate(db)
+    audit = AuditLog(db, max_records=10)
+    audit.load()
+    ctx = CallContext(Peer(1, 0, 0), 1, 1, "Sites.Create", user="chief")
+
+    async def write(n: int) -> None:
+        for i in range(n):
+            await audit.event(ctx, "Sites.Create", f"s{i}", "ok", None, {"name": f"s{i}"})
+
+    with caplog.at_level(logging.WARNING, logger="scadad.audit"):
+        asyncio.run(write(8))
+        assert "nearing its cap" not in caplog.text
+        asyncio.run(write(1))
+        assert "nearing its cap" in caplog.text and audit.fill == 0.9
+    assert audit.verify().ok and audit.verify().records == 9
+    db.close()
