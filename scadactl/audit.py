@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from scadactl.output import Column, call, emit_json, globals_of, present, render_rows
+from scadactl.output import Column, api, call, emit_json, globals_of, present, render_rows
 
-app = typer.Typer(no_args_is_help=True, help="The audit trail: list records, verify the hash chain.")
+app = typer.Typer(no_args_is_help=True, help="The audit trail: list records, follow them live, verify the hash chain.")
 
 
 @app.command("list")
@@ -59,3 +59,29 @@ def verify(ctx: typer.Context) -> None:
         g.err.print(f"[bold red]audit chain broken[/] at {where}: {res['reason']}", highlight=False)
     if not res["ok"]:
         raise typer.Exit(1)
+
+
+@app.command("watch")
+def watch(
+    ctx: typer.Context,
+    user: Annotated[str | None, typer.Option("--user", "-u", help="only this SCADA user")] = None,
+    method: Annotated[str | None, typer.Option("--method", "-m", help="method, or a prefix like 'Users.'")] = None,
+) -> None:
+    """Follow the audit trail live, one line per new record (NDJSON with --json); Ctrl-C stops."""
+    g = globals_of(ctx)
+    with api(g) as client:
+        client.set_timeout(None)
+        try:
+            for rec in client.stream("Audit.Watch", present(user=user, method=method)):
+                if g.json:
+                    emit_json(rec)
+                    continue
+                err = f" {rec['error_code']}" if rec["error_code"] else ""
+                g.out.print(
+                    f"{rec['time']}  #{rec['id']}  {rec['scada_user'] or '-'} ({rec['unix_user']})  "
+                    f"{rec['method']} {rec['target'] or ''}  {rec['outcome']}{err}",
+                    highlight=False,
+                    markup=False,
+                )
+        except KeyboardInterrupt:
+            pass

@@ -13,22 +13,25 @@ import hashlib
 import json
 import logging
 import pwd
+from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Any
 
 import msgspec
 from sqlalchemy import text
 
-from scadad.api.auth_messages import SECRET_FIELDS, AuditList, AuditQuery, AuditRecord, AuditVerify
-from scadad.api.errors import ErrorCode
+from scadad.api.auth_messages import SECRET_FIELDS, AuditList, AuditQuery, AuditRecord, AuditVerify, AuditWatch
+from scadad.api.errors import ErrorCode, FailedPrecondition, ResourceExhausted
 from scadad.api.messages import Empty
 from scadad.api.registry import CallContext, MethodSpec, Service, rpc
+from scadad.bus import Bus, Dropped
 from scadad.clock import from_us, now_us, to_us
 from scadad.store.database import Database
 
 log = logging.getLogger("scadad.audit")
 
 GENESIS = "0" * 64
+TOPIC = "audit.record"
 # The fields a record's hash covers, in the order they are stored.
 HASHED = ("ts_us", "scada_user", "unix_uid", "unix_user", "unix_pid", "method", "target", "params_json",
           "outcome", "error_code")  # fmt: skip
@@ -41,6 +44,14 @@ def unix_name(uid: int) -> str:
         return pwd.getpwuid(uid).pw_name
     except (KeyError, OverflowError):
         return str(uid)
+
+
+def _record(record_id: int, f: dict[str, Any]) -> AuditRecord:
+    return AuditRecord(
+        id=record_id, time=from_us(f["ts_us"]), scada_user=f["scada_user"], unix_user=f["unix_user"],
+        unix_uid=f["unix_uid"], unix_pid=f["unix_pid"], method=f["method"], target=f["target"],
+        params=f["params_json"], outcome=f["outcome"], error_code=f["error_code"],
+    )  # fmt: skip
 
 
 def redact(value: Any) -> Any:
@@ -59,8 +70,9 @@ def chain_hash(prev_hash: str, fields: dict[str, Any]) -> str:
 
 
 class AuditLog:
-    def __init__(self, db: Database, max_records: int = 10_000_000) -> None:
+    def __init__(self, db: Database, max_records: int = 10_000_000, bus: Bus | None = None) -> None:
         self.db = db
+        self.bus = bus
         self.max_records = max_records
         self.count = 0
         self._last_hash = GENESIS
@@ -109,24 +121,27 @@ class AuditLog:
             "outcome": outcome,
             "error_code": code if outcome == "error" else None,
         }
-        await self.db.run(self._append, fields)
+        record_id = await self.db.run(self._append, fields)
         self._check_capacity()
+        if self.bus is not None:
+            self.bus.publish(TOPIC, _record(record_id, fields))
 
-    def _append(self, fields: dict[str, Any]) -> None:
+    def _append(self, fields: dict[str, Any]) -> int:
         # Runs on the single store thread, so the chain is appended strictly in order.
         digest = chain_hash(self._last_hash, fields)
         with self.db.engine.begin() as conn:
-            conn.execute(
+            record_id = conn.execute(
                 text(
                     "INSERT INTO audit_log (ts_us, scada_user, unix_uid, unix_user, unix_pid, method, target,"
                     " params_json, outcome, error_code, prev_hash, hash) VALUES (:ts_us, :scada_user, :unix_uid,"
                     " :unix_user, :unix_pid, :method, :target, :params_json, :outcome, :error_code, :prev_hash,"
-                    " :hash)"
+                    " :hash) RETURNING id"
                 ),
                 {**fields, "prev_hash": self._last_hash, "hash": digest},
-            )
+            ).scalar_one()
         self._last_hash = digest
         self.count += 1
+        return int(record_id)
 
     def _check_capacity(self) -> None:
         # CR 2.9: say so before the audit store fills, once per further 1 % past 90 %.
@@ -229,3 +244,23 @@ class AuditService(Service):
     async def verify(self, ctx: CallContext, params: Empty) -> AuditVerify:
         """Check the hash chain from the first record to the last."""
         return await self.audit.db.run(self.audit.verify)
+
+    @rpc(permission="audit.read", stream=True)
+    async def watch(self, ctx: CallContext, params: AuditWatch) -> AsyncIterator[AuditRecord]:
+        """New records as they are written, optionally of one user or method (or 'Prefix.')."""
+        if self.audit.bus is None:
+            raise FailedPrecondition("this daemon has no event bus")
+        with self.audit.bus.subscribe(TOPIC) as sub:
+            while True:
+                try:
+                    rec: AuditRecord = await sub.get()
+                except Dropped as exc:
+                    raise ResourceExhausted(f"{exc}; open the stream again") from None
+                if params.user is not None and rec.scada_user != params.user:
+                    continue
+                if params.method is not None and not (
+                    rec.method == params.method
+                    or (params.method.endswith(".") and rec.method.startswith(params.method))
+                ):
+                    continue
+                yield rec

@@ -28,6 +28,7 @@ from scadad.audit import AuditLog, AuditService
 from scadad.auth.manager import AuthManager
 from scadad.auth.permissions import CATALOGUE, PUBLIC, SELF
 from scadad.auth.service import AuthService, RolesService, SessionsService, TokensService, UsersService
+from scadad.bus import Bus
 from scadad.config import RELOADABLE, Config, ConfigError, changed_keys, load
 from scadad.instance import InstanceLock
 from scadad.sites import EquipmentService, PlantModel, SitesService
@@ -62,7 +63,8 @@ class Daemon:
         self.db = Database(config.store_url)
         self.lock = InstanceLock()
         self.plant = PlantModel(self.db)
-        self.audit = AuditLog(self.db, config.settings.auth.audit_max_records)
+        self.bus = Bus()
+        self.audit = AuditLog(self.db, config.settings.auth.audit_max_records, self.bus)
         self.auth = AuthManager(self.db, config.settings.auth, config.settings.site.name, self.audit)
         self.registry = Registry()
         s = config.settings.api
@@ -287,6 +289,9 @@ class Daemon:
                 "calls_total": st.calls_total,
                 "errors_total": st.errors_total,
                 "max_frame_bytes": self.limits.max_frame_bytes,
+                "bus_subscribers": self.bus.subscribers(),
+                "bus_published": dict(self.bus.published),
+                "bus_dropped_subscribers": dict(self.bus.drops),
                 "idle_timeout_s": self.limits.idle_timeout_s,
             },
         )

@@ -188,3 +188,27 @@ def test_pending_migrations_without_auto_migrate(tmp_path: Path) -> None:
             assert states["store"] == "ok" and states["plant"] == "ok"
     finally:
         assert d.stop() == 0
+
+
+def test_systemd_notify_ready_and_stopping(tmp_path: Path) -> None:
+    import socket as s
+
+    home = tmp_path / "h"
+    cfg = write_config(home)
+    notify_path = tmp_path / "notify.sock"
+    sink = s.socket(s.AF_UNIX, s.SOCK_DGRAM)
+    sink.bind(str(notify_path))
+    sink.settimeout(10)
+    env = {**os.environ, "NOTIFY_SOCKET": str(notify_path)}
+    log = open(home / "scadad.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "scadad", "--config", str(cfg)], stdout=log, stderr=log, env=env)
+    try:
+        assert sink.recv(1024) == b"READY=1"
+        wait_ready(home / "scadad.sock", proc)  # READY=1 comes only once the socket serves
+        proc.send_signal(signal.SIGTERM)
+        assert sink.recv(1024) == b"STOPPING=1"
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sink.close()

@@ -219,6 +219,11 @@ class AuditQuery(Params):
     limit: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 100
 
 
+class AuditWatch(Params):
+    user: str | None = None
+    method: str | None = None  # exact, or a prefix ending in '.'
+
+
 class AuditRecord(Result):
     id: int
     time: datetime
