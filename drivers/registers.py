@@ -26,6 +26,7 @@ __all__ = [
     "ByteOrder",
     "CodecError",
     "DataType",
+    "INT_RANGES",
     "WordOrder",
     "apply_scaling",
     "decode",
@@ -77,7 +78,7 @@ _NUMERIC: dict[DataType, tuple[str, int]] = {
     DataType.FLOAT64: (">d", 4),
 }
 
-_INT_RANGES: dict[DataType, tuple[int, int]] = {
+INT_RANGES: dict[DataType, tuple[int, int]] = {
     DataType.INT16: (-(2**15), 2**15 - 1),
     DataType.UINT16: (0, 2**16 - 1),
     DataType.INT32: (-(2**31), 2**31 - 1),
@@ -274,10 +275,10 @@ def encode(
         return _from_bytes((int(value) << b).to_bytes(2, "big"), bo, wo)
 
     fmt, _ = _NUMERIC[dt]
-    if dt in _INT_RANGES:
+    if dt in INT_RANGES:
         if isinstance(value, bool) or not isinstance(value, int):
             raise CodecError(f"{dt} value must be int, got {type(value).__name__} {value!r}")
-        low, high = _INT_RANGES[dt]
+        low, high = INT_RANGES[dt]
         if not low <= value <= high:
             raise CodecError(f"{dt} value {value} out of range {low}..{high}")
         raw = struct.pack(fmt, value)

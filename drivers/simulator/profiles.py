@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from drivers.registers import ByteOrder, DataType, WordOrder, decode, encode, register_count
+from drivers.registers import INT_RANGES, ByteOrder, DataType, WordOrder, decode, encode, register_count
 
 __all__ = [
     "FILLER_START",
@@ -58,14 +58,6 @@ class Function(IntEnum):
         return self in (Function.COIL, Function.DISCRETE_INPUT)
 
 
-_INT_RANGES = {
-    DataType.INT16: (-(2**15), 2**15 - 1),
-    DataType.UINT16: (0, 2**16 - 1),
-    DataType.INT32: (-(2**31), 2**31 - 1),
-    DataType.UINT32: (0, 2**32 - 1),
-    DataType.INT64: (-(2**63), 2**63 - 1),
-    DataType.UINT64: (0, 2**64 - 1),
-}
 _FLOATS = (DataType.FLOAT32, DataType.FLOAT64)
 
 
@@ -200,7 +192,7 @@ def encode_point(point: PointSpec, value: float | int | bool) -> list[int]:
     if point.data_type in _FLOATS:
         return encode(float(eng / point.scale), point.data_type, point.byte_order, point.word_order)
     raw = _round_raw(eng / point.scale)
-    low, high = _INT_RANGES[point.data_type]
+    low, high = INT_RANGES[point.data_type]
     return encode(min(max(raw, low), high), point.data_type, point.byte_order, point.word_order)
 
 
