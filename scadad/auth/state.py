@@ -83,6 +83,11 @@ class AuthStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    def _insert(self, sql: str, params: dict[str, Any]) -> int:
+        """Run one `INSERT ... RETURNING id` in its own transaction; returns the new id."""
+        with self.db.engine.begin() as conn:
+            return int(conn.execute(text(sql), params).scalar_one())
+
     # ------------------------------------------------------------------ load
 
     def seed_builtin_roles(self) -> None:
@@ -242,17 +247,11 @@ class AuthStore:
     # ------------------------------------------------------------------ roles
 
     def insert_role(self, name: str, description: str, permissions: list[str]) -> int:
-        ts = now_us()
-        with self.db.engine.begin() as conn:
-            return int(
-                conn.execute(
-                    text(
-                        "INSERT INTO roles (name, description, permissions_json, builtin, created_us, updated_us)"
-                        " VALUES (:n, :d, :p, FALSE, :ts, :ts) RETURNING id"
-                    ),
-                    {"n": name, "d": description, "p": json.dumps(sorted(permissions)), "ts": ts},
-                ).scalar_one()
-            )
+        return self._insert(
+            "INSERT INTO roles (name, description, permissions_json, builtin, created_us, updated_us)"
+            " VALUES (:n, :d, :p, FALSE, :ts, :ts) RETURNING id",
+            {"n": name, "d": description, "p": json.dumps(sorted(permissions)), "ts": now_us()},
+        )
 
     def delete_role(self, role_id: int) -> None:
         with self.db.engine.begin() as conn:
@@ -261,17 +260,12 @@ class AuthStore:
     # ------------------------------------------------------------------ sessions
 
     def insert_session(self, s: SessionRecord, pid: int) -> int:
-        with self.db.engine.begin() as conn:
-            return int(
-                conn.execute(
-                    text(
-                        "INSERT INTO sessions (token_hash, user_id, unix_uid, unix_user, unix_pid, created_us,"
-                        " last_seen_us, expires_us) VALUES (:h, :u, :uid, :un, :pid, :c, :c, :e) RETURNING id"
-                    ),
-                    {"h": s.token_hash, "u": s.user_id, "uid": s.unix_uid, "un": s.unix_user, "pid": pid,
-                     "c": s.created_us, "e": s.expires_us},
-                ).scalar_one()
-            )  # fmt: skip
+        return self._insert(
+            "INSERT INTO sessions (token_hash, user_id, unix_uid, unix_user, unix_pid, created_us,"
+            " last_seen_us, expires_us) VALUES (:h, :u, :uid, :un, :pid, :c, :c, :e) RETURNING id",
+            {"h": s.token_hash, "u": s.user_id, "uid": s.unix_uid, "un": s.unix_user, "pid": pid,
+             "c": s.created_us, "e": s.expires_us},
+        )  # fmt: skip
 
     def touch_session(self, session_id: int, last_seen_us: int) -> None:
         with self.db.engine.begin() as conn:
@@ -292,17 +286,12 @@ class AuthStore:
     # ------------------------------------------------------------------ tokens
 
     def insert_token(self, t: TokenRecord) -> int:
-        with self.db.engine.begin() as conn:
-            return int(
-                conn.execute(
-                    text(
-                        "INSERT INTO api_tokens (name, token_hash, scope, created_by, created_us, expires_us)"
-                        " VALUES (:n, :h, :s, :b, :c, :e) RETURNING id"
-                    ),
-                    {"n": t.name, "h": t.token_hash, "s": t.scope, "b": t.created_by, "c": t.created_us,
-                     "e": t.expires_us},
-                ).scalar_one()
-            )  # fmt: skip
+        return self._insert(
+            "INSERT INTO api_tokens (name, token_hash, scope, created_by, created_us, expires_us)"
+            " VALUES (:n, :h, :s, :b, :c, :e) RETURNING id",
+            {"n": t.name, "h": t.token_hash, "s": t.scope, "b": t.created_by, "c": t.created_us,
+             "e": t.expires_us},
+        )  # fmt: skip
 
     def revoke_token(self, token_id: int, ts: int) -> None:
         with self.db.engine.begin() as conn:
