@@ -78,6 +78,10 @@ class Bus:
         for sub in tuple(self._subs.get(topic, ())):
             sub.offer(event)
 
+    def has_subscribers(self, topic: str) -> bool:
+        """Whether anyone listens on `topic` (so a publisher can skip building the event)."""
+        return bool(self._subs.get(topic))
+
     def subscribers(self) -> int:
         return sum(len(s) for s in self._subs.values())
 

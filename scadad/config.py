@@ -73,6 +73,34 @@ class AuthSettings(_Section):
     token_max_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 365
 
 
+class HistorianSettings(_Section):
+    enabled: bool = True
+    path: str = ""  # default: <data_dir>/historian.db
+    retention_days: Annotated[int, msgspec.Meta(ge=0)] = 0  # 0 = keep forever; tags may set their own
+    max_queue: Annotated[int, msgspec.Meta(ge=1000, le=100_000_000)] = 500_000
+    batch_size: Annotated[int, msgspec.Meta(ge=100, le=1_000_000)] = 20_000
+    flush_interval_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.5
+
+
+class AcquisitionSettings(_Section):
+    # Reconnect backoff: doubles from min to max, with jitter in [d/2, d]. max bounds how
+    # long a device that came back stays unread.
+    reconnect_min_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.25
+    reconnect_max_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 4.0
+
+
+class SimulatorSettings(_Section):
+    # The built-in simulated plant (also `scadad --simulate`): Modbus TCP devices on
+    # loopback with real register maps, added as devices and tags under `site`.
+    enabled: bool = False
+    devices: Annotated[int, msgspec.Meta(ge=0, le=2000)] = 0  # 0 = one of each type
+    types: list[str] = msgspec.field(default_factory=list)  # empty = every type
+    tags_per_device: Annotated[int, msgspec.Meta(ge=0, le=2000)] = 0
+    base_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0  # 0 = free ports
+    site: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]+$")] = "sim"
+    scan_ms: Annotated[int, msgspec.Meta(ge=50)] = 1000
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["plain", "json"] = "plain"
@@ -84,6 +112,9 @@ class Settings(_Section):
     api: ApiSettings = msgspec.field(default_factory=ApiSettings)
     store: StoreSettings = msgspec.field(default_factory=StoreSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    historian: HistorianSettings = msgspec.field(default_factory=HistorianSettings)
+    acquisition: AcquisitionSettings = msgspec.field(default_factory=AcquisitionSettings)
+    simulator: SimulatorSettings = msgspec.field(default_factory=SimulatorSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
 
 
@@ -134,6 +165,9 @@ RELOADABLE = frozenset(
         "auth.token_max_days",
         "auth.bcrypt_cost",
         "auth.min_password_length",
+        "historian.retention_days",
+        "acquisition.reconnect_min_s",
+        "acquisition.reconnect_max_s",
     }
 )
 
@@ -183,6 +217,11 @@ def load(path: Path | None) -> Config:
     if not store_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
         raise ConfigError(f"{where}: store.url: expected a sqlite:/// or postgresql:// URL, got {store_url!r}")
     return Config(path, settings, data_dir, socket_path, store_url)
+
+
+def resolve_path(value: str, base: Path | None) -> Path:
+    """A path from the config: ~ and $VARS expanded, relative to the config file's folder."""
+    return _resolve(value, base or Path.cwd())
 
 
 def _resolve(value: str, base: Path) -> Path:

@@ -20,22 +20,29 @@ from importlib.metadata import PackageNotFoundError, version
 import msgspec
 
 from scadad import __version__, logs, sdnotify
+from scadad.acquisition import Acquisition
 from scadad.api.messages import StatusResult, SubsystemStatus
 from scadad.api.protocol import PROTOCOL_VERSION
 from scadad.api.registry import Registry
 from scadad.api.server import ApiServer, ServerLimits, StreamService
+from scadad.api.tag_messages import SimStart
 from scadad.audit import AuditLog, AuditService
 from scadad.auth.manager import AuthManager
 from scadad.auth.permissions import CATALOGUE, PUBLIC, SELF
 from scadad.auth.service import AuthService, RolesService, SessionsService, TokensService, UsersService
 from scadad.bus import Bus
-from scadad.config import RELOADABLE, Config, ConfigError, changed_keys, load
+from scadad.config import RELOADABLE, Config, ConfigError, changed_keys, load, resolve_path
+from scadad.historian import HistorianWriter, SqliteHistorian
 from scadad.instance import InstanceLock
+from scadad.simulate import SimService
 from scadad.sites import EquipmentService, PlantModel, SitesService
 from scadad.store import migrations
 from scadad.store.database import Database
 from scadad.store.service import DbService
 from scadad.system import SystemService
+from scadad.tags.catalog import Catalog
+from scadad.tags.service import DevicesService, HistoryService, ScanGroupsService, TagsService
+from scadad.tags.table import GOOD, TagTable
 
 log = logging.getLogger("scadad")
 
@@ -66,6 +73,19 @@ class Daemon:
         self.bus = Bus()
         self.audit = AuditLog(self.db, config.settings.auth.audit_max_records, self.bus)
         self.auth = AuthManager(self.db, config.settings.auth, config.settings.site.name, self.audit)
+        self.catalog = Catalog(self.db)
+        hs = config.settings.historian
+        self.historian: SqliteHistorian | None = None
+        self.writer: HistorianWriter | None = None
+        self.historian_path = (
+            resolve_path(hs.path, config.path.parent if config.path else None) if hs.path
+            else config.data_dir / "historian.db"
+        )  # fmt: skip
+        self.table = TagTable(self.bus)
+        self.acq = Acquisition(self.catalog, self.table, self.bus, config.settings.acquisition)
+        self.sim = SimService(self.catalog, self.acq)
+        self.plant_started = False
+        self._retention_task: asyncio.Task[None] | None = None
         self.registry = Registry()
         s = config.settings.api
         self.limits = ServerLimits(s.max_frame_bytes, s.idle_timeout_s, s.max_inflight)
@@ -82,6 +102,11 @@ class Daemon:
             SessionsService(self.auth),
             TokensService(self.auth),
             AuditService(self.audit),
+            DevicesService(self.catalog, self.acq),
+            ScanGroupsService(self.catalog, self.acq),
+            TagsService(self.catalog, self.table, self.acq),
+            HistoryService(self.catalog, lambda: self.historian),
+            self.sim,
         ):
             self.registry.add_service(service)
         unknown = [f"{m.name}: {m.permission}" for m in self.registry if m.permission not in DECLARABLE]
@@ -100,6 +125,7 @@ class Daemon:
         self.lock.acquire_store(self.db, self.config.socket_path)
         self.lock.check_socket(self.config.socket_path)
         self.store_version = self.db.server_version()
+        self._open_historian()
         if self.config.settings.store.auto_migrate:
             applied = migrations.migrate(self.db)
             for m in applied:
@@ -123,12 +149,92 @@ class Daemon:
             )
             return
         self.plant.load()
+        self.catalog.load()
         self.audit.load()
         self.auth.load()
         self.schema_ready = True
 
     async def _after_migration(self) -> None:
         await self.db.run(self._load_if_current)
+        await self._start_plant()
+
+    def _open_historian(self) -> None:
+        hs = self.config.settings.historian
+        if not hs.enabled:
+            return
+        self.historian_path.parent.mkdir(parents=True, exist_ok=True)
+        self.historian = SqliteHistorian(self.historian_path)
+
+    async def _start_plant(self) -> None:
+        """Start the historian writer, the tag table and the pollers (once the schema is current)."""
+        if self.plant_started or not self.schema_ready:
+            return
+        self.plant_started = True
+        hs = self.config.settings.historian
+        restore: dict[int, float | None] = {}
+        if self.historian is not None:
+            self.writer = HistorianWriter(
+                self.historian, max_queue=hs.max_queue, batch_size=hs.batch_size, flush_interval_s=hs.flush_interval_s
+            )
+            self.writer.start()
+            self.table.submit = self.writer.submit
+            memory = [r.id for r in self.catalog.tags.values() if r.spec.source == "memory"]
+            if memory:
+                found = await asyncio.to_thread(self.historian.latest, memory)
+                restore = {tid: s.value for tid, s in found.items() if s.value is not None}
+            self._retention_task = asyncio.create_task(self._retention_loop(), name="historian retention")
+        await self.acq.start(restore)
+        sim = self.config.settings.simulator
+        if sim.enabled:
+            try:
+                await self.sim.start_plant(
+                    SimStart(
+                        devices=sim.devices or None,
+                        types=sim.types,
+                        tags_per_device=sim.tags_per_device,
+                        base_port=sim.base_port,
+                        site=sim.site,
+                        scan_ms=sim.scan_ms,
+                    )  # fmt: skip
+                )
+            except Exception as exc:  # noqa: BLE001 - the daemon serves on without its demo plant
+                log.error("simulated plant did not start", extra={"fields": {"error": str(exc)}})
+
+    async def _retention_loop(self) -> None:
+        """Hourly: drop history older than the global or per-tag retention."""
+        while True:
+            try:
+                await self._apply_retention()
+            except Exception as exc:  # noqa: BLE001 - retried next hour; ingest goes on
+                log.error("historian retention failed", extra={"fields": {"error": str(exc)}})
+            await asyncio.sleep(3600)
+
+    async def _apply_retention(self) -> None:
+        h = self.historian
+        if h is None:
+            return
+        now = time.time_ns() // 1000
+        day = 86_400_000_000
+        days = self.config.settings.historian.retention_days
+        per_tag = {r.id: r.spec.retention_days for r in self.catalog.tags.values() if r.spec.retention_days}
+        for tag_id, d in per_tag.items():
+            await asyncio.to_thread(h.apply_retention, now - d * day, tag_id)
+        if days:
+            if per_tag:
+                # Tags with their own retention may keep data longer than the global one.
+                for r in self.catalog.tags.values():
+                    if r.id not in per_tag:
+                        await asyncio.to_thread(h.apply_retention, now - days * day, r.id)
+            else:
+                await asyncio.to_thread(h.apply_retention, now - days * day)
+
+    async def _stop_plant(self) -> None:
+        if self._retention_task is not None:
+            self._retention_task.cancel()
+        await self.sim.stop_plant()
+        await self.acq.stop()
+        if self.writer is not None:
+            await self.writer.close()
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
@@ -136,6 +242,7 @@ class Daemon:
             loop.add_signal_handler(sig, self._request_stop, sig)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         s = self.config.settings.api
+        await self._start_plant()
         await self.server.start(self.config.socket_path, self.config.socket_mode, s.socket_group or None)
         elapsed_ms = (time.monotonic() - self._monotonic_start) * 1000
         log.info(
@@ -154,6 +261,7 @@ class Daemon:
         sdnotify.notify("STOPPING=1")
         log.info("stopping")
         await self.server.close()
+        await self._stop_plant()
 
     def _request_stop(self, sig: signal.Signals) -> None:
         log.info("signal received", extra={"fields": {"signal": sig.name}})
@@ -163,6 +271,8 @@ class Daemon:
         """Flush and release everything; safe after a failed start."""
         try:
             self.auth.close()
+            if self.historian is not None:
+                self.historian.close()
             self.db.close()
         finally:
             self.lock.release()
@@ -198,6 +308,8 @@ class Daemon:
         merged.api.socket_group = old.settings.api.socket_group
         self.config = Config(old.path, merged, old.data_dir, old.socket_path, old.store_url)
         self.auth.settings = merged.auth
+        self.acq.settings.reconnect_min_s = merged.acquisition.reconnect_min_s
+        self.acq.settings.reconnect_max_s = merged.acquisition.reconnect_max_s
         self.audit.max_records = merged.auth.audit_max_records
         self.restart_pending = later
         self.reloaded_at = datetime.now(UTC)
@@ -217,6 +329,8 @@ class Daemon:
             self._api_status(),
             self._auth_status(),
             self._plant_status(),
+            self._acquisition_status(),
+            self._historian_status(),
         ]
         return StatusResult(
             version=__version__,
@@ -332,3 +446,42 @@ class Daemon:
             detail=f"{len(self.plant.sites)} site(s), {len(self.plant.equipment)} equipment",
             info={"sites": len(self.plant.sites), "equipment": len(self.plant.equipment)},
         )
+
+    def _acquisition_status(self) -> SubsystemStatus:
+        if not self.plant_started:
+            return SubsystemStatus(name="acquisition", state="down", detail="not started: schema is behind")
+        states: dict[str, int] = {}
+        for name in self.catalog.devices:
+            st = self.acq.state_of(name)
+            states[st] = states.get(st, 0) + 1
+        tags = len(self.table.by_id)
+        good = sum(1 for t in self.table.by_id.values() if t.quality is GOOD)
+        info = {
+            "devices": len(self.catalog.devices),
+            "device_states": states,
+            "tags": tags,
+            "tags_good": good,
+            "values_total": self.table.values_total,
+            "jitter_p99_ms": self.acq.jitter_p99_ms(),
+            "simulator": self.sim.sim is not None,
+        }
+        down = states.get("offline", 0) + states.get("connecting", 0)
+        detail = f"{len(self.catalog.devices)} device(s), {tags} tag(s), {good} GOOD"
+        return SubsystemStatus(name="acquisition", state="degraded" if down else "ok", detail=detail, info=info)
+
+    def _historian_status(self) -> SubsystemStatus:
+        if self.historian is None:
+            return SubsystemStatus(name="historian", state="ok", detail="disabled")
+        info: dict[str, object] = {"path": str(self.historian_path)}
+        if self.writer is None:
+            return SubsystemStatus(name="historian", state="down", detail="writer not started", info=info)
+        st = self.writer.stats
+        info.update(
+            submitted=st.submitted, committed=st.committed, dropped=st.dropped, queue_depth=st.queue_depth,
+            errors=st.errors, last_error=st.last_error,
+        )  # fmt: skip
+        state = "degraded" if st.dropped or st.last_error else "ok"
+        return SubsystemStatus(
+            name="historian", state=state, detail=f"{st.committed} sample(s) committed, {st.queue_depth} queued",
+            info=info,
+        )  # fmt: skip

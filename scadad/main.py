@@ -30,6 +30,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--store", help="override store.url from the config (sqlite:///... or postgresql://...)")
     p.add_argument("--log-format", choices=["plain", "json"], help="override log.format")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="override log.level")
+    p.add_argument(
+        "--simulate",
+        action="store_true",
+        help="start the built-in simulated plant (Modbus TCP devices on loopback) and poll it; see [simulator]",
+    )
     p.add_argument("--check-config", action="store_true", help="validate the configuration, print it, and exit")
     p.add_argument("--version", action="version", version=f"scadad {__version__}")
     return p.parse_args(argv)
@@ -50,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         s.log.format = args.log_format
     if args.log_level:
         s.log.level = args.log_level
+    if args.simulate:
+        s.simulator.enabled = True
     if args.socket or args.store:
         config = Config(
             config.path,

@@ -1,0 +1,515 @@
+"""Acquisition: one poller task per device, scan groups on their own rates, reconnects.
+
+A poller owns one driver (one connection). It reads each scan group on a fixed-rate
+schedule (a late scan does not push the next one later; a scan that is more than a
+whole period late is skipped and counted as an overrun), hands every batch to the
+tag table, and when the transport fails it marks every tag of the device BAD at once
+(never a silent stale value), closes, and reconnects with exponential backoff and
+jitter, capped so a device that comes back is read again within seconds.
+
+Configuration changes arrive as `Acquisition.apply(changed)`: only the devices named
+in the change are touched. A tag edit re-plans that device's reads between two
+scans without dropping its connection; a change of the device itself restarts only
+its poller. Every other device keeps its rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from drivers.base import Driver, DriverError, Reason
+from drivers.health import DeviceState, backoff_delay
+from drivers.registry import create_driver
+from scadad.api.errors import FailedPrecondition, InvalidArgument, Unavailable
+from scadad.api.tag_messages import DeviceHealth, DeviceSpec, TagWriteResult
+from scadad.bus import Bus
+from scadad.clock import from_us, now_us
+from scadad.config import AcquisitionSettings
+from scadad.tags.catalog import Catalog, Changed, device_config, point_config
+from scadad.tags.expr import compile_expression
+from scadad.tags.table import BAD, GOOD, LiveTag, TagTable
+
+log = logging.getLogger("scadad.acquisition")
+TOPIC_DEVICE = "device.state"
+JITTER_SAMPLES = 512
+
+
+def _p99_ms(samples: Iterable[float]) -> float | None:
+    ordered = sorted(samples)
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000, 3)
+
+
+class Group:
+    """One scan group of one device: its tags (aligned with the driver's points) and schedule."""
+
+    __slots__ = ("name", "period", "tags", "next_due", "jitter", "overruns")
+
+    def __init__(self, name: str, period: float, tags: list[LiveTag]) -> None:
+        self.name = name
+        self.period = period
+        self.tags = tags
+        self.next_due = 0.0
+        self.jitter: deque[float] = deque(maxlen=JITTER_SAMPLES)
+        self.overruns = 0
+
+
+class DevicePoller:
+    """Polls one device until cancelled."""
+
+    def __init__(
+        self,
+        spec: DeviceSpec,
+        table: TagTable,
+        bus: Bus,
+        settings: AcquisitionSettings,
+        driver_factory: Callable[..., Driver] = create_driver,
+    ) -> None:
+        self.spec = spec
+        self.table = table
+        self.bus = bus
+        self.settings = settings
+        self.driver = driver_factory(device_config(spec))
+        self.groups: dict[str, Group] = {}
+        self.tags: list[LiveTag] = []
+        self.bad_config: list[LiveTag] = []
+        self.lock = asyncio.Lock()
+        self.task: asyncio.Task[None] | None = None
+        self._pending: dict[str, tuple[float, list[LiveTag]]] | None = None
+        self._wake = asyncio.Event()
+        self.state = DeviceState.CONNECTING
+
+    # ------------------------------------------------------------------ configuration
+
+    def set_tags(self, groups: dict[str, tuple[float, list[LiveTag]]]) -> None:
+        """New tag set; applied between two scans (immediately when not running)."""
+        self._pending = groups
+        if self.task is None:
+            self._apply_pending()
+        else:
+            self._wake.set()
+
+    def _apply_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        points = {name: [point_config(t.id, t.spec) for t in tags] for name, (_, tags) in pending.items()}
+        errors = self.driver.configure(points)
+        bad = [t for _, tags in pending.values() for t in tags if t.id in errors]
+        if errors:
+            pending = {n: (p, [t for t in tags if t.id not in errors]) for n, (p, tags) in pending.items()}
+            points = {name: [point_config(t.id, t.spec) for t in tags] for name, (_, tags) in pending.items()}
+            self.driver.configure(points)
+        for t in bad:
+            self.table.set_quality([t], BAD, "config_error", errors[t.id])
+        self.bad_config = bad
+        loop_now = _loop_time()
+        old = self.groups
+        self.groups = {}
+        for name, (period, tags) in pending.items():
+            if not tags:
+                continue
+            g = Group(name, period, tags)
+            prev = old.get(name)
+            if prev is not None and prev.period == period:
+                g.next_due, g.jitter, g.overruns = prev.next_due, prev.jitter, prev.overruns
+            else:
+                # Spread devices over the period so a plant's worth of polls is not one burst.
+                g.next_due = loop_now + random.random() * period
+            self.groups[name] = g
+        self.tags = [t for g in self.groups.values() for t in g.tags]
+
+    # ------------------------------------------------------------------ running
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name=f"poll {self.spec.name}")
+
+    async def stop(self) -> None:
+        task, self.task = self.task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            await self.driver.close()
+
+    def _set_state(self, state: DeviceState) -> None:
+        self.state = state
+        if self.driver.health.set_state(state, now_us()):
+            self.bus.publish(TOPIC_DEVICE, (self.spec.name, str(state), self.driver.health.last_error))
+
+    def _fail_all(self, exc: DriverError) -> None:
+        self.table.set_quality(self.tags, BAD, str(exc.reason), str(exc))
+
+    async def _run(self) -> None:
+        attempt = 0
+        drv = self.driver
+        while True:
+            if self._pending is not None:
+                self._apply_pending()
+            if not drv.connected:
+                self._set_state(DeviceState.CONNECTING)
+                try:
+                    async with self.lock:
+                        await drv.connect()
+                except DriverError as exc:
+                    drv.health.request_failed("connect", str(exc), now_us())
+                    self._fail_all(exc)
+                    attempt += 1
+                    self._set_state(DeviceState.OFFLINE)
+                    await self._sleep(
+                        backoff_delay(attempt, self.settings.reconnect_min_s, self.settings.reconnect_max_s)
+                    )
+                    continue
+                if attempt:
+                    drv.health.reconnects += 1
+                attempt = 0
+                self._set_state(DeviceState.DEGRADED if self.bad_config else DeviceState.ONLINE)
+                now = _loop_time()
+                for g in self.groups.values():
+                    g.next_due = max(g.next_due, now)
+            if not self.groups:
+                await self._sleep(3600.0)
+                continue
+            now = _loop_time()
+            first = min(g.next_due for g in self.groups.values())
+            if first > now:
+                await self._sleep(first - now)
+                continue
+            try:
+                degraded = bool(self.bad_config)
+                for g in list(self.groups.values()):
+                    if g.next_due > now:
+                        continue
+                    g.jitter.append(now - g.next_due)
+                    tags = g.tags
+                    async with self.lock:
+                        batch = await drv.read(g.name)
+                    self.table.apply_batch(tags, batch)
+                    if batch.errors:
+                        degraded = True
+                    g.next_due += g.period
+                    now = _loop_time()
+                    if g.next_due <= now - g.period:
+                        # More than a whole period behind (a stalled device or loop):
+                        # skip the missed scans instead of firing them back to back.
+                        missed = int((now - g.next_due) // g.period)
+                        g.overruns += missed
+                        g.next_due += missed * g.period
+            except DriverError as exc:
+                self._fail_all(exc)
+                with contextlib.suppress(Exception):
+                    await drv.close()
+                attempt = 1
+                self._set_state(DeviceState.OFFLINE)
+                await self._sleep(backoff_delay(attempt, self.settings.reconnect_min_s, self.settings.reconnect_max_s))
+                continue
+            self._set_state(DeviceState.DEGRADED if degraded else DeviceState.ONLINE)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake early for a configuration change."""
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    # ------------------------------------------------------------------ writes
+
+    async def write(self, tag: LiveTag, raw: Any, confirm: bool) -> Any:
+        """Write a raw value; returns the raw read-back (or None without confirm)."""
+        point = point_config(tag.id, tag.spec)
+        if not self.driver.connected:
+            raise Unavailable(
+                f"device {self.spec.name!r} is {self.state}: {self.driver.health.last_error or 'not connected'}",
+                {"field": "params.path"},
+            )
+        try:
+            async with self.lock:
+                await self.driver.write(point, raw)
+                if not confirm:
+                    return None
+                return await self.driver.read_point(point)
+        except DriverError as exc:
+            if exc.reason is Reason.OUT_OF_RANGE:
+                raise InvalidArgument(str(exc), "params.value") from None
+            if exc.reason is Reason.COMM_FAILURE:
+                raise Unavailable(f"device {self.spec.name!r}: {exc}") from None
+            raise FailedPrecondition(f"device {self.spec.name!r} refused the write: {exc}") from None
+
+    # ------------------------------------------------------------------ health
+
+    def health(self) -> DeviceHealth:
+        h = self.driver.health.snapshot()
+        good = sum(1 for t in self.tags if t.quality is GOOD)
+        bad = sum(1 for t in self.tags if t.quality == BAD) + len(self.bad_config)
+        jitter = [j for g in self.groups.values() for j in g.jitter]
+        return DeviceHealth(
+            name=self.spec.name,
+            protocol=self.spec.protocol,
+            enabled=True,
+            state=str(self.state),
+            since=from_us(h.since_us) if h.since_us else None,
+            last_good=from_us(h.last_good_us) if h.last_good_us else None,
+            last_error=h.last_error,
+            last_error_at=from_us(h.last_error_us) if h.last_error_us else None,
+            errors=h.errors,
+            requests=h.requests,
+            reconnects=h.reconnects,
+            p50_ms=h.p50_ms,
+            p99_ms=h.p99_ms,
+            tags=len(self.tags) + len(self.bad_config),
+            tags_good=good,
+            tags_bad=bad,
+            scan_overruns=sum(g.overruns for g in self.groups.values()),
+            jitter_p99_ms=_p99_ms(jitter),
+            mode=str(getattr(self.driver, "mode_in_use", "")),
+        )
+
+
+def _loop_time() -> float:
+    return time.monotonic()
+
+
+class Acquisition:
+    """Every device poller, the live tag table's membership, memory and computed tags."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        table: TagTable,
+        bus: Bus,
+        settings: AcquisitionSettings,
+        driver_factory: Callable[..., Driver] = create_driver,
+    ) -> None:
+        self.catalog = catalog
+        self.table = table
+        self.bus = bus
+        self.settings = settings
+        self.driver_factory = driver_factory
+        self.pollers: dict[str, DevicePoller] = {}
+        self.running = False
+        self.last_memory: dict[int, Any] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, restore: dict[int, float | None] | None = None) -> None:
+        """Build the tag table from the catalog and start a poller per enabled device.
+
+        ``restore`` holds the last historized value of memory tags, so an operator's
+        setpoint survives a restart (falling back to the tag's initial value).
+        """
+        self.running = True
+        self.last_memory = dict(restore or {})
+        self.apply(Changed(devices=set(self.catalog.devices), tags=set(self.catalog.tags_by_id)))
+
+    async def stop(self) -> None:
+        self.running = False
+        pollers, self.pollers = list(self.pollers.values()), {}
+        await asyncio.gather(*(p.stop() for p in pollers), return_exceptions=True)
+
+    # ------------------------------------------------------------------ configuration changes
+
+    def apply(self, changed: Changed) -> None:
+        """Bring the live table and the pollers in line with the catalog for what changed."""
+        if not self.running:
+            return
+        devices = set(changed.devices)
+        new_computed: list[LiveTag] = []
+        relink = False
+        for tag_id in changed.tags:
+            rec = self.catalog.tags_by_id.get(tag_id)
+            live = self.table.by_id.get(tag_id)
+            if live is not None and live.spec.device:
+                devices.add(live.spec.device)
+            if rec is None:
+                if live is not None:
+                    relink |= live.expr is not None or bool(live.dependents)
+                    self.table.remove(tag_id)
+                continue
+            if rec.spec.device:
+                devices.add(rec.spec.device)
+            if live is None:
+                live = LiveTag(tag_id, rec.spec)
+                self.table.add(live)
+                relink = True
+            else:
+                old_path = live.path
+                live.configure(rec.spec)
+                if old_path != live.path:
+                    self.table.rename(live, old_path)
+                    relink = True
+            if rec.spec.source == "computed":
+                live.expr = compile_expression(rec.spec.expression or "")
+                new_computed.append(live)
+                relink = True
+            else:
+                relink |= live.expr is not None
+                live.expr = None
+            if rec.spec.source == "memory":
+                self._init_memory(live)
+            elif rec.spec.source == "device" and not rec.spec.device:
+                self.table.set_quality([live], BAD, "config_error", "its device was deleted")
+        if relink:
+            self.table.link_computed()
+        for name in devices:
+            self._sync_device(name)
+        if changed.groups:
+            for name in list(self.pollers):
+                self._sync_device(name)
+        if new_computed:
+            self.table.evaluate(new_computed)
+
+    def _init_memory(self, tag: LiveTag) -> None:
+        if tag.quality is GOOD:
+            return
+        value: Any = self.last_memory.pop(tag.id, None)
+        if value is None and tag.spec.initial_value is not None:
+            try:
+                value = _parse_value(tag, tag.spec.initial_value)
+            except ValueError as exc:
+                self.table.set_quality([tag], BAD, "config_error", f"initial_value: {exc}")
+                return
+        elif value is not None and tag.data_type == "bool":
+            value = bool(value)
+        elif value is not None and tag.data_type != "string" and tag.data_type not in ("float32", "float64"):
+            value = int(value)
+        if value is None:
+            self.table.set_quality([tag], "UNCERTAIN", "last_usable", "memory tag without a value yet")
+            return
+        self.table.set_value(tag, value)
+
+    def _sync_device(self, name: str) -> None:
+        rec = self.catalog.devices.get(name)
+        poller = self.pollers.get(name)
+        if rec is None or not rec.spec.enabled:
+            if poller is not None:
+                del self.pollers[name]
+                asyncio.get_running_loop().create_task(poller.stop())
+            tags = [t for t in self.table.by_id.values() if t.spec.device == name]
+            if rec is not None:
+                self.table.set_quality(tags, BAD, "out_of_service", f"device {name} is disabled")
+            return
+        if poller is not None and poller.spec != rec.spec:
+            del self.pollers[name]
+            asyncio.get_running_loop().create_task(poller.stop())
+            poller = None
+        groups: dict[str, tuple[float, list[LiveTag]]] = {}
+        for t in sorted(
+            (t for t in self.table.by_id.values() if t.spec.device == name and t.spec.source == "device"),
+            key=lambda t: t.id,
+        ):
+            g = self.catalog.groups.get(t.spec.scan_group)
+            period = (g.interval_ms if g else 1000) / 1000.0
+            groups.setdefault(t.spec.scan_group, (period, []))[1].append(t)
+        if poller is None:
+            poller = DevicePoller(rec.spec, self.table, self.bus, self.settings, self.driver_factory)
+            poller.set_tags(groups)
+            self.pollers[name] = poller
+            poller.start()
+        else:
+            poller.set_tags(groups)
+
+    # ------------------------------------------------------------------ writes
+
+    async def write(self, path: str, value: Any, confirm: bool) -> TagWriteResult:
+        tag = self.table.by_path.get(path)
+        if tag is None:
+            raise InvalidArgument(f"no tag {path!r}", "params.path")
+        spec = tag.spec
+        if spec.source == "computed":
+            raise FailedPrecondition(
+                f"{path} is computed from other tags and cannot be written", {"field": "params.path"}
+            )
+        if spec.source == "device" and not spec.writable:
+            raise FailedPrecondition(
+                f"{path} is read-only (set writable with `scadactl tag edit {path} --writable`)",
+                {"field": "params.path"},
+            )
+        try:
+            eng = _parse_value(tag, value)
+            raw = tag.to_raw(eng)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise InvalidArgument(f"{value!r} is not a valid {tag.data_type} value: {exc}", "params.value") from None
+        if spec.source == "memory":
+            self.table.set_value(tag, eng)
+            return TagWriteResult(path=path, written=eng, raw=None, confirmed=True, read_back=tag.snapshot())
+        poller = self.pollers.get(spec.device or "")
+        if poller is None:
+            raise Unavailable(f"device {spec.device!r} of {path} is not polled (disabled or deleted)")
+        back = await poller.write(tag, raw, confirm)
+        if not confirm:
+            return TagWriteResult(path=path, written=eng, raw=raw, confirmed=False, read_back=None)
+        eng_back = tag.to_eng(back)
+        self.table.set_value(tag, eng_back)
+        return TagWriteResult(
+            path=path, written=eng, raw=raw, confirmed=_same(raw, back, tag.data_type), read_back=tag.snapshot()
+        )
+
+    # ------------------------------------------------------------------ status
+
+    def health(self, name: str) -> DeviceHealth:
+        poller = self.pollers.get(name)
+        if poller is not None:
+            return poller.health()
+        rec = self.catalog.devices[name]
+        tags = [t for t in self.table.by_id.values() if t.spec.device == name]
+        return DeviceHealth(
+            name=name, protocol=rec.spec.protocol, enabled=rec.spec.enabled,
+            state="disabled" if not rec.spec.enabled else "connecting", since=None, last_good=None,
+            last_error="", last_error_at=None, errors={}, requests=0, reconnects=0, p50_ms=None, p99_ms=None,
+            tags=len(tags), tags_good=0, tags_bad=len(tags), scan_overruns=0, jitter_p99_ms=None,
+        )  # fmt: skip
+
+    def state_of(self, name: str) -> str:
+        poller = self.pollers.get(name)
+        if poller is not None:
+            return str(poller.state)
+        rec = self.catalog.devices.get(name)
+        return "disabled" if rec is not None and not rec.spec.enabled else "connecting"
+
+    def jitter_p99_ms(self) -> float | None:
+        return _p99_ms(j for p in self.pollers.values() for g in p.groups.values() for j in g.jitter)
+
+
+def _parse_value(tag: LiveTag, value: Any) -> Any:
+    """A value from the API or an initial_value string, as the tag's type."""
+    dt = tag.data_type
+    if dt == "string":
+        return str(value)
+    if dt == "bool":
+        if isinstance(value, str):
+            low = value.strip().lower()
+            if low in ("1", "true", "on", "yes"):
+                return True
+            if low in ("0", "false", "off", "no"):
+                return False
+            raise ValueError("expected true/false, on/off or 1/0")
+        return bool(value)
+    if isinstance(value, bool):
+        value = int(value)
+    x = float(value) if isinstance(value, str) else value
+    if x != x or x in (float("inf"), float("-inf")):
+        raise ValueError("not a finite number")
+    if dt in ("float32", "float64") or tag.k is not None:
+        return float(x)
+    if float(x) != int(x):
+        raise ValueError("an integer tag takes whole numbers")
+    return int(x)
+
+
+def _same(a: Any, b: Any, data_type: str) -> bool:
+    if b is None:
+        return False
+    if data_type in ("float32", "float64") or isinstance(a, float) or isinstance(b, float):
+        try:
+            return abs(float(a) - float(b)) <= 1e-6 * max(1.0, abs(float(a)))
+        except (TypeError, ValueError):
+            return False
+    return a == b

@@ -1,0 +1,170 @@
+"""Sim.*: the built-in simulated plant, for the demo, commissioning practice and tests.
+
+`Sim.Start` (and `scadad --simulate`) starts Modbus TCP simulators on loopback inside
+the daemon and adds one device per simulator plus a tag per register-map point, with
+the scaling that turns each register into the model's engineering value (kW, kWh, V,
+A, %, ...). The devices and tags are ordinary ones: edit, export or delete them like
+any other. A second start updates them in place (ports change between runs).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from drivers.registers import INT_RANGES
+from drivers.simulator import PROFILES, Fault, PointSpec, Simulator
+from scadad.acquisition import Acquisition
+from scadad.api.errors import FailedPrecondition, InvalidArgument, NotFound
+from scadad.api.messages import Empty
+from scadad.api.registry import CallContext, Service, rpc
+from scadad.api.tag_messages import DeviceSpec, ScanGroupSet, SimDevice, SimFault, SimStart, SimStatus, TagSpec
+from scadad.tags.catalog import Catalog
+
+log = logging.getLogger("scadad.simulate")
+
+# Registers a float can carry are far wider than any reading; scaling only needs a ratio.
+_FLOAT_RANGE = (-1e30, 1e30)
+_KILO = {"W": "kW", "Wh": "kWh"}
+
+
+def device_name(kind: str, index: int) -> str:
+    return f"{kind.replace('_', '-')}-{index}"
+
+
+def tag_spec(site: str, device: str, p: PointSpec, scan_group: str) -> TagSpec:
+    """The tag that reads point ``p`` in the model's engineering units."""
+    address = str(p.address) if p.bit is None else f"{p.address}.{p.bit}"
+    units = p.unit
+    k = p.scale
+    if p.gain == 1000.0 and units in _KILO:
+        units, k = _KILO[units], p.scale / 1000.0
+    elif p.gain != 1.0:
+        k = p.scale / p.gain
+    scaling: dict[str, float] = {}
+    dt = p.data_type.value
+    if dt not in ("bool", "string") and k != 1.0:
+        lo, hi = INT_RANGES.get(p.data_type, _FLOAT_RANGE)
+        scaling = {"raw_low": float(lo), "raw_high": float(hi), "eng_low": lo * k, "eng_high": hi * k}
+    return TagSpec(
+        path=f"{site}/{device}/{p.name}",
+        data_type=dt,  # type: ignore[arg-type]
+        device=device,
+        address=address,
+        function=int(p.function),  # type: ignore[arg-type]
+        byte_order=p.byte_order.value if p.byte_order.value != "big" else None,  # type: ignore[arg-type]
+        word_order=p.word_order.value if p.word_order.value != "big" else None,  # type: ignore[arg-type]
+        units=units,
+        description=p.description or p.name.replace("_", " "),
+        writable=p.writable,
+        scan_group=scan_group,
+        **scaling,
+    )
+
+
+class SimService(Service):
+    """Sim.*: start, stop and break the built-in simulated plant."""
+
+    name = "Sim"
+
+    def __init__(self, catalog: Catalog, acq: Acquisition) -> None:
+        self.catalog = catalog
+        self.acq = acq
+        self.sim: Simulator | None = None
+        self.names: list[str] = []
+        self.tag_counts: dict[str, int] = {}
+
+    async def start_plant(self, p: SimStart) -> SimStatus:
+        """Start the simulators and add (or update) their devices and tags."""
+        self.catalog._require_loaded()
+        if self.sim is not None:
+            raise FailedPrecondition("the simulated plant is already running (`scadactl sim stop` first)")
+        types = p.types or list(PROFILES)
+        unknown = [t for t in types if t not in PROFILES]
+        if unknown:
+            raise InvalidArgument(f"unknown device type(s) {', '.join(unknown)} (one of {', '.join(PROFILES)})",
+                                  "params.types")  # fmt: skip
+        count = p.devices or len(types)
+        sim = Simulator.mixed(count, types, base_port=p.base_port, tags_per_device=p.tags_per_device)
+        try:
+            await sim.start()
+        except OSError as exc:
+            raise FailedPrecondition(f"cannot start the simulators: {exc}", {"field": "params.base_port"}) from None
+        group = "default"
+        if p.scan_ms != 1000:
+            group = f"sim-{p.scan_ms}ms"
+            rec, changed = await self.catalog.set_group(ScanGroupSet(name=group, interval_ms=p.scan_ms))
+            self.acq.apply(changed)
+        devices, tags = [], []
+        names = []
+        counts = {}
+        for dev in sim.devices:
+            name = device_name(dev.kind, dev.index)
+            names.append(name)
+            devices.append(DeviceSpec(name=name, protocol="modbus_tcp", host=dev.host, port=dev.port,
+                                      unit_id=dev.unit, description=f"simulated {dev.profile.title}",
+                                      max_gap=max(dev.profile.fill_gap, 16)))  # fmt: skip
+            pts = [tag_spec(p.site, name, pt, group) for pt in dev.points]
+            counts[name] = len(pts)
+            tags.extend(pts)
+        try:
+            _, changed = await self.catalog.import_devices(devices, update=True, dry_run=False)
+            self.acq.apply(changed)
+            _, changed = await self.catalog.import_tags(tags, update=True, dry_run=False)
+            self.acq.apply(changed)
+        except BaseException:
+            await sim.stop()
+            raise
+        self.sim, self.names, self.tag_counts = sim, names, counts
+        log.info("simulated plant started", extra={"fields": {"devices": len(names), "tags": len(tags)}})
+        return self._status()
+
+    def _status(self) -> SimStatus:
+        sim = self.sim
+        if sim is None:
+            return SimStatus(running=False, devices=[])
+        return SimStatus(
+            running=True,
+            devices=[
+                SimDevice(
+                    name=n, kind=d.kind, port=d.port, tags=self.tag_counts.get(n, 0), fault=str(d.fault or "none")
+                )
+                for n, d in zip(self.names, sim.devices, strict=True)
+            ],
+        )
+
+    async def stop_plant(self) -> None:
+        sim, self.sim = self.sim, None
+        if sim is not None:
+            await sim.stop()
+
+    @rpc(permission="devices.configure", mutates=True)
+    async def start(self, ctx: CallContext, params: SimStart) -> SimStatus:
+        """Start simulated devices on loopback and add them (and their tags) to the plant."""
+        return await self.start_plant(params)
+
+    @rpc(permission="devices.configure", mutates=True)
+    async def stop(self, ctx: CallContext, params: Empty) -> SimStatus:
+        """Stop the simulators; their devices stay configured (and go BAD)."""
+        await self.stop_plant()
+        return self._status()
+
+    @rpc(permission="devices.read")
+    async def status(self, ctx: CallContext, params: Empty) -> SimStatus:
+        """Whether the simulated plant runs, its devices, ports and faults."""
+        return self._status()
+
+    @rpc(permission="devices.configure", mutates=True)
+    async def fault(self, ctx: CallContext, params: SimFault) -> SimStatus:
+        """Break a simulated device: timeout, exception[:START[-END]][:CODE], disconnect, garbage, clear."""
+        if self.sim is None:
+            raise FailedPrecondition("the simulated plant is not running (`scadactl sim start`)")
+        try:
+            index = self.names.index(params.device)
+        except ValueError:
+            raise NotFound(f"no simulated device {params.device!r}", {"field": "params.device"}) from None
+        try:
+            fault = Fault.parse(params.fault)
+        except ValueError as exc:
+            raise InvalidArgument(str(exc), "params.fault") from None
+        await self.sim.set_fault(index, fault)
+        return self._status()
