@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--duration", type=float, default=None, help="stop after this many seconds and print the CPU time used"
     )
+    parser.add_argument(
+        "--opcua-port",
+        type=_port,
+        default=None,
+        metavar="PORT",
+        help="also serve the same devices (same models) over OPC UA on PORT; 0 picks a free port (needs asyncua)",
+    )
     return parser
 
 
@@ -105,6 +112,26 @@ async def _serve(args: argparse.Namespace) -> int:
         print(
             f"{dev.index:>4}  {dev.kind:<9} {dev.host}:{dev.port:<5}  unit {dev.unit}  {dev.profile.summary()}{extra}"
         )
+    opcua = None
+    if args.opcua_port is not None:
+        from drivers.simulator.opcua_server import OpcUaSimulator  # asyncua only when asked for
+
+        opcua = OpcUaSimulator(
+            [d.kind for d in sim.devices],
+            port=args.opcua_port,
+            seed=args.seed,
+            interval=args.interval,
+            host=args.host,
+            utc_offset_h=args.utc_offset,
+            models=[d.model for d in sim.devices],
+        )
+        try:
+            await opcua.start()
+        except OSError as exc:
+            await sim.stop()
+            print(f"simulator: OPC UA: {exc}", file=sys.stderr)
+            return 1
+        print(f"simulator: OPC UA at {opcua.endpoint}, node ids ns={opcua.namespace_index};s=<type>-<index>.<point>")
     print(f"simulator: {count} device(s) serving, update every {args.interval:g} s; Ctrl-C to stop", flush=True)
 
     stop = asyncio.Event()
@@ -120,6 +147,8 @@ async def _serve(args: argparse.Namespace) -> int:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), args.duration)
     finally:
+        if opcua is not None:
+            await opcua.stop()
         await sim.stop()
     if args.duration is not None:
         cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
