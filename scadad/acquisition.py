@@ -84,7 +84,7 @@ class DevicePoller:
         self.lock = asyncio.Lock()
         self.task: asyncio.Task[None] | None = None
         self._pending: dict[str, tuple[float, list[LiveTag]]] | None = None
-        self._wake = asyncio.Event()
+        self._wake_fut: asyncio.Future[None] | None = None
         self.state = DeviceState.CONNECTING
 
     # ------------------------------------------------------------------ configuration
@@ -94,8 +94,8 @@ class DevicePoller:
         self._pending = groups
         if self.task is None:
             self._apply_pending()
-        else:
-            self._wake.set()
+        elif self._wake_fut is not None:
+            _resolve(self._wake_fut)
 
     def _apply_pending(self) -> None:
         pending, self._pending = self._pending, None
@@ -215,10 +215,19 @@ class DevicePoller:
             self._set_state(DeviceState.DEGRADED if degraded else DeviceState.ONLINE)
 
     async def _sleep(self, seconds: float) -> None:
-        """Sleep, but wake early for a configuration change."""
-        self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+        """Sleep, but wake early for a configuration change.
+
+        A bare future and one timer: this runs for every scan of every device, and
+        wait_for(Event.wait()) costs a task per call.
+        """
+        loop = asyncio.get_running_loop()
+        fut = self._wake_fut = loop.create_future()
+        timer = loop.call_later(seconds, _resolve, fut)
+        try:
+            await fut
+        finally:
+            timer.cancel()
+            self._wake_fut = None
 
     # ------------------------------------------------------------------ writes
 
@@ -271,6 +280,11 @@ class DevicePoller:
             jitter_p99_ms=_p99_ms(jitter),
             mode=str(getattr(self.driver, "mode_in_use", "")),
         )
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def _loop_time() -> float:

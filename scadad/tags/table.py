@@ -154,6 +154,7 @@ class TagTable:
         self.values_total = 0
         self.history_total = 0
         self.history_dropped = 0
+        self.has_computed = False
 
     # ------------------------------------------------------------------ membership
 
@@ -178,6 +179,7 @@ class TagTable:
             tag.dependents = []
             tag.rank = 0
         computed = [t for t in self.by_id.values() if t.expr is not None]
+        self.has_computed = bool(computed)
         for t in computed:
             for path in t.expr.inputs:  # type: ignore[union-attr]
                 src = self.by_path.get(path)
@@ -299,9 +301,10 @@ class TagTable:
             self.bus.publish(TOPIC_VALUE, changes)
         if quality_changes and self.bus.has_subscribers(TOPIC_QUALITY):
             self.bus.publish(TOPIC_QUALITY, quality_changes)
-        dependents = {d for c in changes for d in c[0].dependents}
-        if dependents:
-            self.evaluate(dependents)
+        if self.has_computed:
+            dependents = {d for c in changes for d in c[0].dependents}
+            if dependents:
+                self.evaluate(dependents)
 
     # ------------------------------------------------------------------ computed tags
 
