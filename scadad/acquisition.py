@@ -142,9 +142,17 @@ class DevicePoller:
             await self.driver.close()
 
     def _set_state(self, state: DeviceState) -> None:
+        was = self.state
         self.state = state
         if self.driver.health.set_state(state, now_us()):
             self.bus.publish(TOPIC_DEVICE, (self.spec.name, str(state), self.driver.health.last_error))
+            # Log arrivals and losses, not every retry of a device that stays away.
+            up = (DeviceState.ONLINE, DeviceState.DEGRADED)
+            if state in up and was not in up:
+                log.info("device online", extra={"fields": {"device": self.spec.name, "state": str(state)}})
+            elif state is DeviceState.OFFLINE and was in up:
+                log.warning("device lost", extra={"fields": {"device": self.spec.name,
+                                                             "error": self.driver.health.last_error}})  # fmt: skip
 
     def _fail_all(self, exc: DriverError) -> None:
         self.table.set_quality(self.tags, BAD, str(exc.reason), str(exc))
@@ -220,6 +228,8 @@ class DevicePoller:
         A bare future and one timer: this runs for every scan of every device, and
         wait_for(Event.wait()) costs a task per call.
         """
+        if self._pending is not None:
+            return  # a change arrived while we were busy (connecting, reading)
         loop = asyncio.get_running_loop()
         fut = self._wake_fut = loop.create_future()
         timer = loop.call_later(seconds, _resolve, fut)

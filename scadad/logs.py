@@ -56,3 +56,8 @@ def setup(level: str, fmt: str) -> None:
         root.addHandler(handler)
     handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter())
     root.setLevel(level.upper())
+    # The protocol libraries narrate every connect, publish and request at INFO; the
+    # daemon logs what matters (device state changes) itself. Their warnings still show.
+    quiet = logging.DEBUG if level == "debug" else logging.WARNING
+    for name in ("asyncua", "pymodbus"):
+        logging.getLogger(name).setLevel(quiet)
