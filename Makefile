@@ -14,19 +14,24 @@ $(BIN)/scadad: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $@
 
-## run: the daemon on its embedded SQLite store (state under .run/), then its status.
+## run: the daemon on its embedded SQLite store with the built-in simulated plant
+## (state under .run/), its status and live values; Ctrl-C stops it.
 run: $(BIN)/scadad
 	@mkdir -p $(RUN_DIR)
 	@printf '[site]\nname = "demo"\n[paths]\ndata_dir = "%s/data"\n[api]\nsocket = "%s/scadad.sock"\n%b\n' \
 		"$(RUN_DIR)" "$(RUN_DIR)" '[auth]\nlocal_admin = true  # single-user demo: your Unix user is the administrator' \
 		> $(RUN_DIR)/scadad.toml
-	@echo "scadad: socket $(RUN_DIR)/scadad.sock; Ctrl-C stops it"
-	@echo "in another shell: export SCADA_SOCKET=$(RUN_DIR)/scadad.sock; $(BIN)/scadactl status"
-	@$(BIN)/scadad --config $(RUN_DIR)/scadad.toml & pid=$$!; \
+	@echo "scadad: socket $(RUN_DIR)/scadad.sock, simulated plant on loopback; Ctrl-C stops it"
+	@echo "in another shell: export SCADA_SOCKET=$(RUN_DIR)/scadad.sock PATH=$(CURDIR)/$(BIN):\$$PATH; scadactl tag list"
+	@$(BIN)/scadad --config $(RUN_DIR)/scadad.toml --simulate & pid=$$!; \
 	  trap 'kill -TERM $$pid 2>/dev/null; wait $$pid' INT TERM; \
 	  for i in $$(seq 50); do [ -S $(RUN_DIR)/scadad.sock ] && break; sleep 0.1; done; \
+	  sleep 2; \
 	  $(BIN)/scadactl --socket $(RUN_DIR)/scadad.sock status; \
-	  wait $$pid
+	  $(BIN)/scadactl --socket $(RUN_DIR)/scadad.sock tag list 'sim/**'; \
+	  $(BIN)/scadactl --socket $(RUN_DIR)/scadad.sock tag watch 'sim/*/power_total' 'sim/*/ac_power' \
+	    'sim/*/tank_level' 'sim/*/fuel_level' --interval 2000; \
+	  kill -TERM $$pid 2>/dev/null; wait $$pid
 
 ## test: the whole suite (PostgreSQL tests need the server on 127.0.0.1:5432; CI=true makes its absence a failure)
 test: $(BIN)/scadad
@@ -34,6 +39,8 @@ test: $(BIN)/scadad
 
 bench: $(BIN)/scadad
 	$(BIN)/python bench/api_latency.py
+	$(BIN)/python bench/historian.py
+	$(BIN)/python bench/acquisition.py
 
 clean:
 	rm -rf $(VENV) $(RUN_DIR) .pytest_cache .hypothesis *.egg-info
