@@ -28,7 +28,7 @@ from drivers.base import Driver, DriverError, Reason
 from drivers.health import DeviceState, backoff_delay
 from drivers.registry import create_driver
 from scadad.api.errors import FailedPrecondition, InvalidArgument, Unavailable
-from scadad.api.tag_messages import DeviceHealth, DeviceSpec, TagWriteResult
+from scadad.api.tag_messages import DeviceHealth, DeviceSpec, TagSpec, TagWriteResult
 from scadad.bus import Bus
 from scadad.clock import from_us, now_us
 from scadad.config import AcquisitionSettings
@@ -38,6 +38,16 @@ from scadad.tags.table import BAD, GOOD, LiveTag, TagTable
 
 log = logging.getLogger("scadad.acquisition")
 TOPIC_DEVICE = "device.state"
+# Per-device health as live tags, for the console and (later) alarms on lost devices.
+SYSTEM_PREFIX = "_system/devices"
+SYSTEM_TAGS = (
+    ("online", "bool"),
+    ("state", "string"),
+    ("response_p99_ms", "float64"),
+    ("errors", "int64"),
+    ("tags_bad", "int64"),
+)
+SYSTEM_REFRESH_S = 5.0
 JITTER_SAMPLES = 512
 
 
@@ -85,6 +95,7 @@ class DevicePoller:
         self.task: asyncio.Task[None] | None = None
         self._pending: dict[str, tuple[float, list[LiveTag]]] | None = None
         self._wake_fut: asyncio.Future[None] | None = None
+        self.system: dict[str, LiveTag] = {}
         self.state = DeviceState.CONNECTING
 
     # ------------------------------------------------------------------ configuration
@@ -147,6 +158,7 @@ class DevicePoller:
         if self.driver.health.set_state(state, now_us()):
             self.bus.publish(TOPIC_DEVICE, (self.spec.name, str(state), self.driver.health.last_error))
             # Log arrivals and losses, not every retry of a device that stays away.
+            self.update_system_tags()
             up = (DeviceState.ONLINE, DeviceState.DEGRADED)
             if state in up and was not in up:
                 log.info("device online", extra={"fields": {"device": self.spec.name, "state": str(state)}})
@@ -239,6 +251,27 @@ class DevicePoller:
             timer.cancel()
             self._wake_fut = None
 
+    # ------------------------------------------------------------------ system tags
+
+    def update_system_tags(self) -> None:
+        """Publish this device's health as live tags (_system/devices/<name>/...)."""
+        if not self.system:
+            return
+        h = self.driver.health
+        _, p99 = h.percentiles()
+        bad = sum(1 for t in self.tags if t.quality == BAD) + len(self.bad_config)
+        values = {
+            "online": self.state in (DeviceState.ONLINE, DeviceState.DEGRADED),
+            "state": str(self.state),
+            "response_p99_ms": p99 if p99 is not None else 0.0,
+            "errors": sum(h.errors.values()),
+            "tags_bad": bad,
+        }
+        for name, value in values.items():
+            tag = self.system[name]
+            if tag.value != value or tag.quality != GOOD:
+                self.table.set_value(tag, value)
+
     # ------------------------------------------------------------------ writes
 
     async def write(self, tag: LiveTag, raw: Any, confirm: bool) -> Any:
@@ -320,6 +353,8 @@ class Acquisition:
         self.pollers: dict[str, DevicePoller] = {}
         self.running = False
         self.last_memory: dict[int, Any] = {}
+        self._next_system_id = -1
+        self._housekeeping: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -332,9 +367,34 @@ class Acquisition:
         self.running = True
         self.last_memory = dict(restore or {})
         self.apply(Changed(devices=set(self.catalog.devices), tags=set(self.catalog.tags_by_id)))
+        self._housekeeping = asyncio.create_task(self._refresh_system_tags(), name="device system tags")
+
+    async def _refresh_system_tags(self) -> None:
+        while True:
+            await asyncio.sleep(SYSTEM_REFRESH_S)
+            for poller in list(self.pollers.values()):
+                poller.update_system_tags()
+
+    def _add_system_tags(self, poller: DevicePoller) -> None:
+        for name, data_type in SYSTEM_TAGS:
+            spec = TagSpec(path=f"{SYSTEM_PREFIX}/{poller.spec.name}/{name}", data_type=data_type, source="memory",
+                           description=f"communication health of device {poller.spec.name}")  # fmt: skip
+            tag = LiveTag(self._next_system_id, spec)
+            self._next_system_id -= 1
+            self.table.add(tag)
+            poller.system[name] = tag
+        poller.update_system_tags()
+
+    def _drop_poller(self, name: str) -> None:
+        poller = self.pollers.pop(name)
+        for tag in poller.system.values():
+            self.table.remove(tag.id)
+        asyncio.get_running_loop().create_task(poller.stop())
 
     async def stop(self) -> None:
         self.running = False
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
         pollers, self.pollers = list(self.pollers.values()), {}
         await asyncio.gather(*(p.stop() for p in pollers), return_exceptions=True)
 
@@ -414,15 +474,13 @@ class Acquisition:
         poller = self.pollers.get(name)
         if rec is None or not rec.spec.enabled:
             if poller is not None:
-                del self.pollers[name]
-                asyncio.get_running_loop().create_task(poller.stop())
+                self._drop_poller(name)
             tags = [t for t in self.table.by_id.values() if t.spec.device == name]
             if rec is not None:
                 self.table.set_quality(tags, BAD, "out_of_service", f"device {name} is disabled")
             return
         if poller is not None and poller.spec != rec.spec:
-            del self.pollers[name]
-            asyncio.get_running_loop().create_task(poller.stop())
+            self._drop_poller(name)
             poller = None
         groups: dict[str, tuple[float, list[LiveTag]]] = {}
         for t in sorted(
@@ -436,6 +494,7 @@ class Acquisition:
             poller = DevicePoller(rec.spec, self.table, self.bus, self.settings, self.driver_factory)
             poller.set_tags(groups)
             self.pollers[name] = poller
+            self._add_system_tags(poller)
             poller.start()
         else:
             poller.set_tags(groups)
@@ -447,6 +506,8 @@ class Acquisition:
         if tag is None:
             raise InvalidArgument(f"no tag {path!r}", "params.path")
         spec = tag.spec
+        if tag.id < 0:
+            raise FailedPrecondition(f"{path} is a system tag kept by the daemon", {"field": "params.path"})
         if spec.source == "computed":
             raise FailedPrecondition(
                 f"{path} is computed from other tags and cannot be written", {"field": "params.path"}

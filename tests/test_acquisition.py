@@ -55,7 +55,7 @@ def plant(tmp_path_factory: pytest.TempPathFactory):
 
 def test_every_device_type_gives_good_correctly_scaled_fresh_values(plant: RunningDaemon) -> None:
     with plant.client() as c:
-        v = _values(c)
+        v = _values(c, "sim/**")
         status = c.call("Sim.Status", {})
     kinds = {d["kind"] for d in status["devices"]}
     assert kinds == {"sdm630", "pm5xxx", "em24", "dg", "inverter", "pump_plc"}
@@ -259,6 +259,9 @@ def test_killed_device_goes_bad_within_two_scans_and_returns_within_5_s(plant: R
         bad_after = time.monotonic() - t0
         v = _values(c, f"sim/{dev}/*")
         assert {x["reason"] for x in v.values()} == {"comm_failure"}
+        health = _values(c, f"_system/devices/{dev}/*")
+        assert health[f"_system/devices/{dev}/online"]["value"] is False
+        assert health[f"_system/devices/{dev}/state"]["value"] in ("offline", "connecting")
         # Down long enough for the backoff to reach its cap.
         time.sleep(6)
         other_status = c.call("Devices.Status", {"name": other})["devices"][0]
@@ -272,6 +275,11 @@ def test_killed_device_goes_bad_within_two_scans_and_returns_within_5_s(plant: R
               "device read again")  # fmt: skip
         back_after = time.monotonic() - t1
         st = c.call("Devices.Status", {"name": dev})["devices"][0]
+        _wait(lambda: _values(c, f"_system/devices/{dev}/online")[f"_system/devices/{dev}/online"]["value"] is True,
+              2, what="system tag online again")  # fmt: skip
+        with pytest.raises(ScadaError) as err:
+            c.call("Tags.Write", {"path": f"_system/devices/{dev}/online", "value": False})
+        assert err.value.code == "FAILED_PRECONDITION"
     assert bad_after <= 2 * SCAN_S
     assert back_after <= 5.0
     assert st["reconnects"] >= 1 and st["errors"]

@@ -42,7 +42,7 @@ class LiveTag:
     __slots__ = (
         "id", "path", "spec", "units", "value", "quality", "reason", "detail", "source_us", "server_us",
         "k", "b", "raw_lo", "raw_hi", "db_abs", "db_pct", "hist_value", "numeric", "data_type",
-        "dependents", "expr", "rank", "retention_days", "digits",
+        "dependents", "expr", "rank", "retention_days", "digits", "historize",
     )  # fmt: skip
 
     def __init__(self, tag_id: int, spec: TagSpec) -> None:
@@ -66,6 +66,8 @@ class LiveTag:
         self.units = spec.units
         self.data_type = spec.data_type
         self.numeric = spec.data_type != "string"
+        # System tags (negative ids, not in the store) are live only.
+        self.historize = self.numeric and self.id > 0
         self.retention_days = spec.retention_days
         if spec.raw_low is not None and spec.raw_high is not None and spec.eng_low is not None:
             assert spec.eng_high is not None
@@ -253,7 +255,7 @@ class TagTable:
                 quality_changes.append((tag, value, quality, reason, detail, src, srv))
             tag.hist_value = value if quality is not BAD else None
             changes.append((tag, value, quality, reason, detail, src, srv))
-            if tag.numeric:
+            if tag.historize:
                 samples.append(Sample(tag.id, src, None if quality is BAD else float(value), _HIST_QUALITY[quality]))
         self._publish(changes, quality_changes, samples)
         self.values_total += len(tags)
@@ -270,7 +272,7 @@ class TagTable:
             tag.quality, tag.reason, tag.detail, tag.server_us = quality, reason, detail, srv
             tag.hist_value = None
             changes.append((tag, tag.value, quality, reason, detail, tag.source_us, srv))
-            if tag.numeric:
+            if tag.historize:
                 samples.append(Sample(tag.id, srv, None, _HIST_QUALITY[quality]))
         self._publish(changes, changes, samples)
 
@@ -284,7 +286,7 @@ class TagTable:
         tag.hist_value = value if quality != BAD else None
         change = (tag, value, quality, reason, detail, src, srv)
         samples = []
-        if tag.numeric and (value is not None or quality == BAD):
+        if tag.historize and (value is not None or quality == BAD):
             v = None if quality == BAD or value is None else float(value)
             samples.append(Sample(tag.id, src, v, _HIST_QUALITY[quality]))
         self._publish([change], [change], samples)
