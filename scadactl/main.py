@@ -6,7 +6,22 @@ from typing import Annotated
 
 import typer
 
-from scadactl import audit, db, equipment, login, roles, sessions, sites, system, users
+from scadactl import (
+    audit,
+    db,
+    devices,
+    equipment,
+    history,
+    login,
+    roles,
+    scangroups,
+    sessions,
+    sim,
+    sites,
+    system,
+    tags,
+    users,
+)
 from scadactl.output import Globals
 
 app = typer.Typer(
@@ -48,6 +63,11 @@ app.add_typer(roles.app, name="role")
 app.add_typer(sessions.session_app, name="session")
 app.add_typer(sessions.token_app, name="token")
 app.add_typer(audit.app, name="audit")
+app.add_typer(devices.app, name="device")
+app.add_typer(tags.app, name="tag")
+app.add_typer(scangroups.app, name="scangroup")
+app.command("history")(history.history)
+app.add_typer(sim.app, name="sim")
 
 
 def main() -> None:
