@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from sqlalchemy import inspect
@@ -55,3 +56,32 @@ def test_daemon_serves_sites_from_postgresql_and_holds_the_store(pg_schema: str,
             assert audit["dialect"] == "postgresql"
     finally:
         assert d2.stop() == 0
+
+
+def test_devices_and_tags_on_postgresql_survive_a_restart(pg_schema: str, tmp_path: Path) -> None:
+    """The acquisition catalog (devices, scan groups, tags) round-trips through PostgreSQL."""
+    sim = '[simulator]\nenabled = true\ntypes = ["pump_plc"]\n'
+    d = start_daemon(tmp_path / "a", store_url=pg_schema, extra=sim)
+    try:
+        with d.client() as c:
+            deadline = time.monotonic() + 10
+            while c.call("Tags.Read", {"paths": ["sim/pump-plc-0/tank_level"]})["values"][0]["quality"] != "GOOD":
+                assert time.monotonic() < deadline, d.log_text()
+                time.sleep(0.1)
+            c.call("ScanGroups.Set", {"name": "slow", "interval_ms": 5000})
+            c.call("Tags.Create", {"path": "ops/target", "source": "memory", "data_type": "float64",
+                                   "initial_value": "3.5", "scan_group": "slow", "retention_days": 30})  # fmt: skip
+            exported = c.call("Tags.Export", {"pattern": "**"})["tags"]
+            devices = c.call("Devices.Export", {})["devices"]
+    finally:
+        assert d.stop() == 0, d.log_text()
+    d = start_daemon(tmp_path / "b", store_url=pg_schema)
+    try:
+        with d.client() as c:
+            assert c.call("Tags.Export", {"pattern": "**"})["tags"] == exported
+            assert c.call("Devices.Export", {})["devices"] == devices
+            assert c.call("Tags.Read", {"paths": ["ops/target"]})["values"][0]["value"] == 3.5
+            groups = {g["name"]: g for g in c.call("ScanGroups.List", {})["scan_groups"]}
+            assert groups["slow"]["interval_ms"] == 5000 and groups["slow"]["tag_count"] == 1
+    finally:
+        assert d.stop() == 0, d.log_text()
