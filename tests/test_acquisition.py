@@ -302,3 +302,34 @@ def test_restart_keeps_memory_tag_value(tmp_path: Path) -> None:
         assert v["value"] == 42.5 and v["quality"] == "GOOD"
     finally:
         assert d.stop() == 0, d.log_text()
+
+
+def test_retention_global_and_per_tag_applied_at_start(tmp_path: Path) -> None:
+    from scadad.historian import Quality, Sample, SqliteHistorian
+
+    home = tmp_path / "home"
+    cfg = "[historian]\nretention_days = 5\n"
+    d = start_daemon(home, extra=cfg)
+    try:
+        with d.client() as c:
+            a = c.call("Tags.Create", {"path": "ops/a", "source": "memory", "data_type": "float64"})["id"]
+            b = c.call("Tags.Create", {"path": "ops/b", "source": "memory", "data_type": "float64",
+                                       "retention_days": 20})["id"]  # fmt: skip
+    finally:
+        assert d.stop() == 0, d.log_text()
+    day = 86_400_000_000
+    now = time.time_ns() // 1000
+    with SqliteHistorian(home / "data" / "historian.db") as h:
+        h.write_batch([Sample(t, now - age * day, float(age), Quality.GOOD) for t in (a, b) for age in (1, 10, 30)])
+    d = start_daemon(home, extra=cfg)
+    try:
+        with d.client() as c:
+
+            def kept(path: str) -> list[float]:
+                q = {"path": path, "start": "2000-01-01T00:00:00Z"}
+                return sorted({s["value"] for s in c.call("History.Query", q)["samples"] if s["value"] is not None})
+
+            _wait(lambda: kept("ops/a") == [1.0], 5, 0.1, "global retention (5 days)")
+            _wait(lambda: kept("ops/b") == [1.0, 10.0], 5, 0.1, "per-tag retention (20 days)")
+    finally:
+        assert d.stop() == 0, d.log_text()
