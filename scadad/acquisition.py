@@ -191,8 +191,10 @@ class DevicePoller:
                     continue
                 if attempt:
                     drv.health.reconnects += 1
-                attempt = 0
-                self._set_state(DeviceState.DEGRADED if self.bad_config else DeviceState.ONLINE)
+                # Online only once a read answers: a device that accepts connections but
+                # never replies must not flap between online and offline.
+                if not self.groups:
+                    self._set_state(DeviceState.ONLINE)
                 now = _loop_time()
                 for g in self.groups.values():
                     g.next_due = max(g.next_due, now)
@@ -228,10 +230,11 @@ class DevicePoller:
                 self._fail_all(exc)
                 with contextlib.suppress(Exception):
                     await drv.close()
-                attempt = 1
+                attempt += 1
                 self._set_state(DeviceState.OFFLINE)
                 await self._sleep(backoff_delay(attempt, self.settings.reconnect_min_s, self.settings.reconnect_max_s))
                 continue
+            attempt = 0
             self._set_state(DeviceState.DEGRADED if degraded else DeviceState.ONLINE)
 
     async def _sleep(self, seconds: float) -> None:

@@ -180,7 +180,7 @@ def test_history_query_raw_and_aggregate(plant: RunningDaemon) -> None:
         agg = c.call("History.Query", {"path": path, "every_s": 3600})
         assert agg["buckets"] and agg["buckets"][-1]["count"] >= 1
         b = agg["buckets"][-1]
-        assert b["min"] <= b["avg"] <= b["max"]
+        assert b["min"] - 1e-9 * abs(b["min"]) <= b["avg"] <= b["max"] + 1e-9 * abs(b["max"])
         latest = c.call("History.Query", {"path": path, "latest": True})["samples"]
         assert len(latest) == 1 and latest[0]["value"] == pytest.approx(raw[-1]["value"], abs=5)
         with pytest.raises(ScadaError) as err:
@@ -245,6 +245,30 @@ def test_live_edits_leave_other_devices_polling(plant: RunningDaemon) -> None:
         c.call("Tags.Delete", {"path": "site2/pump2/hole"})
         after = c.call("Devices.Status", {"name": "sdm630-0"})["devices"][0]
         assert after["requests"] > before and after["state"] == "online" and after["reconnects"] == 0
+
+
+def test_silent_device_is_offline_not_flapping_and_quality_only_watch(plant: RunningDaemon) -> None:
+    """A device that accepts connections but never answers (timeouts) is offline, its tags
+    BAD; a quality_only watch reports exactly that change and no value wiggles."""
+    import threading
+
+    dev = "inverter-4"
+    with plant.client() as c, plant.client() as c2:
+        events = c.stream("Tags.Watch", {"patterns": [f"sim/{dev}/*"], "quality_only": True, "initial": False})
+        threading.Timer(1.2, lambda: c2.call("Sim.Fault", {"device": dev, "fault": "timeout"})).start()
+        first = next(events)
+        assert first["values"] and {v["quality"] for v in first["values"]} == {"BAD"}, first
+        events.close()
+        _wait(lambda: all(v["quality"] == "BAD" for v in _values(c, f"sim/{dev}/*").values()), 4, what="BAD")
+        states = set()
+        for _ in range(8):
+            states.add(c.call("Devices.Status", {"name": dev})["devices"][0]["state"])
+            time.sleep(0.4)
+        assert "online" not in states, states
+        st = c.call("Devices.Status", {"name": dev})["devices"][0]
+        assert st["errors"].get("timeout", 0) >= 1 and "timeout" in st["last_error"]
+        c.call("Sim.Fault", {"device": dev, "fault": "clear"})
+        _wait(lambda: all(v["quality"] == "GOOD" for v in _values(c, f"sim/{dev}/*").values()), 6, what="GOOD again")
 
 
 def test_killed_device_goes_bad_within_two_scans_and_returns_within_5_s(plant: RunningDaemon) -> None:

@@ -303,10 +303,12 @@ class TagsService(Service):
             return True
 
         with self.table.bus.subscribe(TOPIC_VALUE, maxsize=2000) as sub:
+            # What the client has (or, without `initial`, what it would have seen): the
+            # baseline for the deadband and for quality_only.
+            snap = [t.snapshot() for t in self.table.match(params.patterns)]
+            for v in snap:
+                sent[v.path] = (v.value, v.quality)
             if params.initial:
-                snap = [t.snapshot() for t in self.table.match(params.patterns)]
-                for v in snap:
-                    sent[v.path] = (v.value, v.quality)
                 yield TagEvent(values=snap, initial=True)
             interval = params.min_interval_ms / 1000.0
             while True:
