@@ -357,6 +357,8 @@ class Acquisition:
         self.running = False
         self.last_memory: dict[int, Any] = {}
         self._next_system_id = -1
+        # Live tags of each device, so a change re-plans one device without a scan of all tags.
+        self.by_device: dict[str, dict[int, LiveTag]] = {}
         self._housekeeping: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -415,6 +417,7 @@ class Acquisition:
             live = self.table.by_id.get(tag_id)
             if live is not None and live.spec.device:
                 devices.add(live.spec.device)
+                self.by_device.get(live.spec.device, {}).pop(tag_id, None)
             if rec is None:
                 if live is not None:
                     relink |= live.expr is not None or bool(live.dependents)
@@ -425,13 +428,16 @@ class Acquisition:
             if live is None:
                 live = LiveTag(tag_id, rec.spec)
                 self.table.add(live)
-                relink = True
+                # A new plain tag matters to computed tags only if one names it.
+                relink |= self.table.has_computed
             else:
                 old_path = live.path
                 live.configure(rec.spec)
                 if old_path != live.path:
                     self.table.rename(live, old_path)
                     relink = True
+            if rec.spec.device:
+                self.by_device.setdefault(rec.spec.device, {})[tag_id] = live
             if rec.spec.source == "computed":
                 live.expr = compile_expression(rec.spec.expression or "")
                 new_computed.append(live)
@@ -478,7 +484,7 @@ class Acquisition:
         if rec is None or not rec.spec.enabled:
             if poller is not None:
                 self._drop_poller(name)
-            tags = [t for t in self.table.by_id.values() if t.spec.device == name]
+            tags = list(self.by_device.get(name, {}).values())
             if rec is not None:
                 self.table.set_quality(tags, BAD, "out_of_service", f"device {name} is disabled")
             return
@@ -487,7 +493,7 @@ class Acquisition:
             poller = None
         groups: dict[str, tuple[float, list[LiveTag]]] = {}
         for t in sorted(
-            (t for t in self.table.by_id.values() if t.spec.device == name and t.spec.source == "device"),
+            (t for t in self.by_device.get(name, {}).values() if t.spec.source == "device"),
             key=lambda t: t.id,
         ):
             g = self.catalog.groups.get(t.spec.scan_group)
@@ -547,7 +553,7 @@ class Acquisition:
         if poller is not None:
             return poller.health()
         rec = self.catalog.devices[name]
-        tags = [t for t in self.table.by_id.values() if t.spec.device == name]
+        tags = list(self.by_device.get(name, {}).values())
         return DeviceHealth(
             name=name, protocol=rec.spec.protocol, enabled=rec.spec.enabled,
             state="disabled" if not rec.spec.enabled else "connecting", since=None, last_good=None,

@@ -67,15 +67,17 @@ class DevicesService(Service):
         self.catalog = catalog
         self.acq = acq
 
-    def _device(self, rec: DeviceRec) -> Device:
+    def _device(self, rec: DeviceRec, tag_count: int | None = None) -> Device:
         s = rec.spec
+        if tag_count is None:
+            tag_count = len(self.catalog.tags_of(s.name))
         return Device(
             name=s.name, protocol=s.protocol, description=s.description, host=s.host, port=s.port,
             unit_id=s.unit_id, serial_port=s.serial_port, baudrate=s.baudrate, parity=s.parity,
             stopbits=s.stopbits, endpoint_url=s.endpoint_url, address_base=s.address_base,
             byte_order=s.byte_order, word_order=s.word_order, timeout_ms=s.timeout_ms, retries=s.retries,
             max_gap=s.max_gap, max_registers=s.max_registers, opcua_mode=s.opcua_mode, enabled=s.enabled,
-            tag_count=len(self.catalog.tags_of(s.name)), state=self.acq.state_of(s.name),
+            tag_count=tag_count, state=self.acq.state_of(s.name),
             created_at=from_us(rec.created_us), updated_at=from_us(rec.updated_us),
         )  # fmt: skip
 
@@ -83,7 +85,13 @@ class DevicesService(Service):
     async def list(self, ctx: CallContext, params: Empty) -> DeviceList:
         """All devices, by name, with their tag count and connection state."""
         self.catalog._require_loaded()
-        return DeviceList(devices=[self._device(self.catalog.devices[n]) for n in sorted(self.catalog.devices)])
+        counts: dict[str, int] = {}
+        for t in self.catalog.tags.values():
+            if t.spec.device:
+                counts[t.spec.device] = counts.get(t.spec.device, 0) + 1
+        return DeviceList(
+            devices=[self._device(self.catalog.devices[n], counts.get(n, 0)) for n in sorted(self.catalog.devices)]
+        )
 
     @rpc(permission="devices.read")
     async def get(self, ctx: CallContext, params: DeviceRef) -> Device:
