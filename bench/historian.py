@@ -17,6 +17,12 @@ What it measures
      then `query_aggregate(tag, year_start, year_end, every=1 h)` (8,760 buckets), median
      of 5 runs (target < 100 ms); for scale, the same aggregate computed from raw rows
      (`use_rollups=False`, median of 3) and a daily aggregate merged from hour rollups.
+  3. Sustained: the daemon's steady pattern, --sustained runs (default 20,000 tags x 120 s
+     and 100,000 tags x 60 s): every tag changes once a second, each second's values go to
+     `write_batch` in slices of 5,000 (the writer's batch), `maintain()` every 5 simulated
+     seconds with the clock injected so minutes close as they would live. Reported: process
+     CPU time (time.process_time, all threads) per value of those calls, and the same
+     including the final maintain passes that roll up the last minute after it closes.
   Every figure gets PASS/MISS where there is a target; the script exits 0 whatever the
   figures (it is a measurement, not a test) and non-zero only if the harness fails
   (a result does not match, e.g. rollups disagree with raw).
@@ -211,6 +217,73 @@ def query_year(path: Path) -> dict[str, float]:
     }
 
 
+def sustained_samples(k: int, tags: int) -> list[Sample]:
+    """Second k of the daemon's pattern: every tag changes once, now and then a BAD read."""
+    ts = T0 + k * S
+    return [
+        Sample(tag, ts, None, Quality.BAD)
+        if (tag + k) % 97 == 0
+        else Sample(tag, ts, tag * 0.25 + k * 0.5, Quality.GOOD)
+        for tag in range(tags)
+    ]
+
+
+def sustained(path: Path, tags: int, seconds: int, batch_size: int = 5_000, **options: Any) -> dict[str, Any]:
+    """CPU per value of the daemon's steady pattern through `write_batch` + `maintain`.
+
+    `tags` tags each change once a second for `seconds` simulated seconds; each second's
+    values go to `write_batch` in slices of `batch_size` (the writer's default), and
+    `maintain()` runs every 5 simulated seconds, the clock (`scadad.clock.now_us`) following
+    the samples' time so minutes close as they would live. Measured: process CPU time
+    (`time.process_time`) of those calls only (building the samples is not counted), then
+    the same for the final maintain passes that roll up the last minute once it closes.
+    """
+    from scadad import clock
+
+    now = [T0]
+    real_now = clock.now_us
+    clock.now_us = lambda: now[0]  # type: ignore[assignment]
+    h = SqliteHistorian(path, **options)
+    cpu = 0.0
+    wall = 0.0
+    try:
+        for k in range(seconds):
+            batch = sustained_samples(k, tags)
+            now[0] = T0 + k * S
+            c, w = time.process_time(), time.perf_counter()
+            for i in range(0, len(batch), batch_size):
+                h.write_batch(batch[i : i + batch_size])
+            if k % 5 == 4:
+                h.maintain()
+            cpu += time.process_time() - c
+            wall += time.perf_counter() - w
+        # Let the last minute close and roll it up, as the live daemon would 5 s later.
+        now[0] = T0 + seconds * S + MINUTE_US + h.rollup_grace_us
+        c = time.process_time()
+        while h.rollup_pending():  # what maintain() does, repeated until nothing is left
+            pass
+        drain = time.process_time() - c
+        values = tags * seconds
+        minutes = len(h.query_aggregate(tags - 1, T0, T0 + seconds * S, MINUTE_US))
+        for tag in (0, tags // 2, tags - 1):
+            a = h.query_aggregate(tag, T0, T0 + seconds * S, MINUTE_US)
+            b = h.query_aggregate(tag, T0, T0 + seconds * S, MINUTE_US, use_rollups=False)
+            if a != b:
+                raise BenchError(f"sustained: minute rollups of tag {tag} differ from raw")
+    finally:
+        h.close()
+        clock.now_us = real_now  # type: ignore[assignment]
+    return {
+        "tags": tags,
+        "seconds": seconds,
+        "values": values,
+        "cpu_us_per_value": cpu / values * 1e6,
+        "cpu_us_per_value_with_drain": (cpu + drain) / values * 1e6,
+        "wall_values_per_s": values / wall,
+        "minutes": minutes,
+    }
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
@@ -222,6 +295,11 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument(
         "--repeat", type=int, default=3, help="historian ingest runs, the median is reported (default 3)"
+    )
+    parser.add_argument(
+        "--sustained",
+        default="20000x120,100000x60",
+        help="sustained runs, TAGSxSECONDS comma-separated (default 20000x120,100000x60; empty: none)",
     )
     parser.add_argument("--dir", type=Path, default=None, help="where to put the temporary files")
     args = parser.parse_args()
@@ -243,6 +321,11 @@ def main() -> int:
         writer = ingest_writer(tmp / "writer.db", batches, args.tags)
         say("query: one year of minute data ...")
         year = query_year(tmp / "year.db")
+        steady = []
+        for spec in filter(None, args.sustained.split(",")):
+            n_tags, seconds = (int(x) for x in spec.split("x"))
+            say(f"sustained: {n_tags} tags x {seconds} s ...")
+            steady.append(sustained(tmp / f"sustained-{spec}.db", n_tags, seconds))
     except BenchError as exc:
         print(f"bench/historian.py: {exc}", file=sys.stderr)
         return 1
@@ -275,6 +358,7 @@ def main() -> int:
             "target_ms": QUERY_TARGET_MS,
             "verdict": verdict(year["hourly_from_rollups_ms"] < QUERY_TARGET_MS),
         },
+        "sustained": steady,
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -306,6 +390,14 @@ def main() -> int:
     )
     print(f"   same from raw rows (use_rollups=False)      {q['hourly_from_raw_ms']:>8.1f} ms")
     print(f"   every=1d merged from hour rollups           {q['daily_from_hour_rollups_ms']:>8.1f} ms")
+    if steady:
+        print("\n3. sustained: each tag one value a second, write_batch of 5,000 + maintain() every 5 s")
+    for r in steady:
+        print(
+            f"   {r['tags']:>7,} tags x {r['seconds']} s   {r['cpu_us_per_value']:5.2f} us CPU/value"
+            f"  ({r['cpu_us_per_value_with_drain']:5.2f} with the last minute's rollup)"
+            f"  {r['wall_values_per_s']:>9,.0f} values/s"
+        )
     return 0
 
 

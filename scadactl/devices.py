@@ -136,7 +136,7 @@ def address(d: dict[str, Any]) -> str:
 
 
 COLUMNS = [
-    Column("name", "NAME"),
+    Column("name", "NAME", no_wrap=True),
     Column("protocol", "PROTOCOL"),
     Column("address", "ADDRESS"),
     Column("unit_id", "UNIT", justify="right"),
@@ -344,7 +344,7 @@ def health_row(h: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 
 HEALTH_COLUMNS = [
-    Column("name", "NAME"),
+    Column("name", "NAME", no_wrap=True),
     Column("state", "STATE", style=state_style),
     Column("last_good_age", "LAST GOOD", justify="right"),
     Column("requests", "REQUESTS", justify="right"),

@@ -93,10 +93,15 @@ class Column:
     fmt: Callable[[Any], str] = lambda v: "" if v is None else str(v)
     style: Callable[[Any], str] | None = None
     justify: str = "left"
+    # Identifying columns (names, paths) never shrink: other columns wrap instead, so
+    # rows stay tellable apart in an 80-column SSH session.
+    no_wrap: bool = False
 
 
 def emit_json(doc: Any) -> None:
+    # Flushed per document: streams (`tag watch --json`) feed pipes line by line.
     sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=None, default=str) + "\n")
+    sys.stdout.flush()
 
 
 def render_rows(g: Globals, rows: Sequence[dict[str, Any]], columns: Sequence[Column], title: str = "") -> None:
@@ -110,7 +115,7 @@ def render_rows(g: Globals, rows: Sequence[dict[str, Any]], columns: Sequence[Co
         return
     table = Table(title=title or None, header_style="bold", box=None, pad_edge=False)
     for col in columns:
-        table.add_column(col.header, justify=col.justify)  # type: ignore[arg-type]
+        table.add_column(col.header, justify=col.justify, no_wrap=col.no_wrap)  # type: ignore[arg-type]
     for row in rows:
         cells = []
         for col in columns:

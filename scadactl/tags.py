@@ -127,7 +127,7 @@ def parse_write_value(text: str) -> str | int:
 # ---------------------------------------------------------------- list, show, read
 
 VALUE_COLUMNS = [
-    Column("path", "PATH"),
+    Column("path", "PATH", no_wrap=True),
     Column("value_text", "VALUE", justify="right"),
     Column("units", "UNITS"),
     Column("quality_text", "QUALITY", style=quality_style),
