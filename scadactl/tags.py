@@ -312,7 +312,7 @@ def add(
     description: Description = None,
     scale: Scale = None,
     deadband: Deadband = None,
-    writable: Annotated[bool, typer.Option("--writable", "-w", help="allow `tag write`")] = False,
+    writable: Annotated[bool, typer.Option("--writable", "-w", help="device tags: allow `tag write` (memory tags always take writes)")] = False,
     initial_value: InitialValue = None,
     retention_days: Retention = None,
 ) -> None:
@@ -347,7 +347,7 @@ def edit(
     scale: Scale = None,
     deadband: Deadband = None,
     writable: Annotated[
-        bool | None, typer.Option("--writable/--read-only", "-w/-W", help="allow `tag write` or not")
+        bool | None, typer.Option("--writable/--read-only", "-w/-W", help="device tags: allow `tag write` or not")
     ] = None,
     initial_value: InitialValue = None,
     retention_days: Annotated[
