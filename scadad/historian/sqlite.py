@@ -111,6 +111,11 @@ _RUN_SPAN = 1440
 _ROLLUP_CHUNK = 5_000
 
 _SAMPLE_INSERT = "INSERT INTO ingest (tag_id, ts_us, value, quality) VALUES (?, ?, ?, ?)"
+# One statement per 200 rows costs about half as much per row as executemany of a
+# one-row statement (fewer VM resets and Python<->C crossings); 800 parameters stays
+# well under SQLite's limit of 32,766 (999 before 3.32).
+_MULTI_ROWS = 200
+_MULTI_INSERT = "INSERT INTO ingest (tag_id, ts_us, value, quality) VALUES " + ", ".join(["(?, ?, ?, ?)"] * _MULTI_ROWS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +273,13 @@ class SqliteHistorian:
         with self._lock:
             try:
                 with self._write() as db:
-                    db.executemany(_SAMPLE_INSERT, rows)
+                    full = len(rows) - len(rows) % _MULTI_ROWS
+                    if full:
+                        flat = [v for row in rows[:full] for v in row]
+                        step = 4 * _MULTI_ROWS
+                        db.executemany(_MULTI_INSERT, [flat[i : i + step] for i in range(0, len(flat), step)])
+                    if full < len(rows):
+                        db.executemany(_SAMPLE_INSERT, rows[full:])
             except sqlite3.Error as exc:
                 raise HistorianError(f"could not write {len(rows)} samples to {self.path}: {exc}") from exc
             self._ingest_rows += len(rows)
