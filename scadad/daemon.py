@@ -231,9 +231,16 @@ class Daemon:
     async def _stop_plant(self) -> None:
         if self._retention_task is not None:
             self._retention_task.cancel()
-        await self.sim.stop_plant()
-        await self.acq.stop()
+        # Each step is bounded so one stuck peer cannot keep the historian from draining.
+        for what, step in (("simulator", self.sim.stop_plant), ("pollers", self.acq.stop)):
+            try:
+                await asyncio.wait_for(step(), 10)
+            except TimeoutError:
+                log.error("stopping took too long; going on", extra={"fields": {"step": what}})
         if self.writer is not None:
+            st = self.writer.stats
+            if st.queue_depth or st.in_flight:
+                log.info("draining the historian", extra={"fields": {"queued": st.queue_depth + st.in_flight}})
             await self.writer.close()
 
     async def serve(self) -> None:
