@@ -32,7 +32,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from drivers.registers import DataType
+from drivers.registers import NUMERIC_LAYOUT, DataType
 
 __all__ = [
     "BIT_TABLES",
@@ -48,17 +48,7 @@ BIT_TABLES = frozenset({1, 2})
 _ORDERS = ("big", "little")
 _MAX_REGISTERS = 125  # one read request (Modbus Application Protocol 6.3)
 
-# struct code and register count of every fixed-width numeric type.
-_NUMERIC: dict[DataType, tuple[str, int]] = {
-    DataType.INT16: ("h", 1),
-    DataType.UINT16: ("H", 1),
-    DataType.INT32: ("i", 2),
-    DataType.UINT32: ("I", 2),
-    DataType.INT64: ("q", 4),
-    DataType.UINT64: ("Q", 4),
-    DataType.FLOAT32: ("f", 2),
-    DataType.FLOAT64: ("d", 4),
-}
+_NUMERIC = NUMERIC_LAYOUT  # struct code (no byte order) and register count per numeric type
 
 
 class PointError(ValueError):

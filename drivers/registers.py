@@ -27,6 +27,7 @@ __all__ = [
     "CodecError",
     "DataType",
     "INT_RANGES",
+    "NUMERIC_LAYOUT",
     "WordOrder",
     "apply_scaling",
     "decode",
@@ -65,18 +66,20 @@ class WordOrder(StrEnum):
     LITTLE = "little"
 
 
-# struct format (big-endian, applied after the registers are put in canonical
-# order) and register count for every fixed-width numeric type.
-_NUMERIC: dict[DataType, tuple[str, int]] = {
-    DataType.INT16: (">h", 1),
-    DataType.UINT16: (">H", 1),
-    DataType.INT32: (">i", 2),
-    DataType.UINT32: (">I", 2),
-    DataType.INT64: (">q", 4),
-    DataType.UINT64: (">Q", 4),
-    DataType.FLOAT32: (">f", 2),
-    DataType.FLOAT64: (">d", 4),
+# struct code (no byte order) and register count of every fixed-width numeric type;
+# the Modbus driver's precompiled decoders use the same table.
+NUMERIC_LAYOUT: dict[DataType, tuple[str, int]] = {
+    DataType.INT16: ("h", 1),
+    DataType.UINT16: ("H", 1),
+    DataType.INT32: ("i", 2),
+    DataType.UINT32: ("I", 2),
+    DataType.INT64: ("q", 4),
+    DataType.UINT64: ("Q", 4),
+    DataType.FLOAT32: ("f", 2),
+    DataType.FLOAT64: ("d", 4),
 }
+# Big-endian formats, applied after the registers are put in canonical order.
+_NUMERIC: dict[DataType, tuple[str, int]] = {dt: (">" + code, n) for dt, (code, n) in NUMERIC_LAYOUT.items()}
 
 INT_RANGES: dict[DataType, tuple[int, int]] = {
     DataType.INT16: (-(2**15), 2**15 - 1),
