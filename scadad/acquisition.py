@@ -462,19 +462,16 @@ class Acquisition:
     def _init_memory(self, tag: LiveTag) -> None:
         if tag.quality is GOOD:
             return
-        value: Any = self.last_memory.pop(tag.id, None)
-        if value is None and tag.spec.initial_value is not None:
-            try:
-                value = _parse_value(tag, tag.spec.initial_value)
-            except ValueError as exc:
-                self.table.set_quality([tag], BAD, "config_error", f"initial_value: {exc}")
-                return
-        elif value is not None and tag.data_type == "bool":
-            value = bool(value)
-        elif value is not None and tag.data_type != "string" and tag.data_type not in ("float32", "float64"):
-            value = int(value)
-        if value is None:
+        restored = self.last_memory.pop(tag.id, None)
+        source = restored if restored is not None else tag.spec.initial_value
+        if source is None:
             self.table.set_quality([tag], "UNCERTAIN", "last_usable", "memory tag without a value yet")
+            return
+        try:
+            value = tag.parse(source)
+        except ValueError as exc:
+            what = "restored value" if restored is not None else "initial_value"
+            self.table.set_quality([tag], BAD, "config_error", f"{what}: {exc}")
             return
         self.table.set_value(tag, value)
 
@@ -527,7 +524,7 @@ class Acquisition:
                 {"field": "params.path"},
             )
         try:
-            eng = _parse_value(tag, value)
+            eng = tag.parse(value)
             raw = tag.to_raw(eng)
         except (ValueError, TypeError, OverflowError) as exc:
             raise InvalidArgument(f"{value!r} is not a valid {tag.data_type} value: {exc}", "params.value") from None
@@ -570,32 +567,6 @@ class Acquisition:
 
     def jitter_p99_ms(self) -> float | None:
         return _p99_ms(j for p in self.pollers.values() for g in p.groups.values() for j in g.jitter)
-
-
-def _parse_value(tag: LiveTag, value: Any) -> Any:
-    """A value from the API or an initial_value string, as the tag's type."""
-    dt = tag.data_type
-    if dt == "string":
-        return str(value)
-    if dt == "bool":
-        if isinstance(value, str):
-            low = value.strip().lower()
-            if low in ("1", "true", "on", "yes"):
-                return True
-            if low in ("0", "false", "off", "no"):
-                return False
-            raise ValueError("expected true/false, on/off or 1/0")
-        return bool(value)
-    if isinstance(value, bool):
-        value = int(value)
-    x = float(value) if isinstance(value, str) else value
-    if x != x or x in (float("inf"), float("-inf")):
-        raise ValueError("not a finite number")
-    if dt in ("float32", "float64") or tag.k is not None:
-        return float(x)
-    if float(x) != int(x):
-        raise ValueError("an integer tag takes whole numbers")
-    return int(x)
 
 
 def _same(a: Any, b: Any, data_type: str) -> bool:

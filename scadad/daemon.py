@@ -234,7 +234,7 @@ class Daemon:
         # Each step is bounded so one stuck peer cannot keep the historian from draining.
         for what, step in (("simulator", self.sim.stop_plant), ("pollers", self.acq.stop)):
             try:
-                await asyncio.wait_for(step(), 10)
+                await asyncio.wait_for(step(), 3)
             except TimeoutError:
                 log.error("stopping took too long; going on", extra={"fields": {"step": what}})
         if self.writer is not None:

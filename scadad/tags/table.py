@@ -98,19 +98,36 @@ class LiveTag:
         else:
             self.db_abs = spec.deadband
 
-    def to_raw(self, eng: Any) -> Any:
-        """Engineering value to the raw value for the device (reverse scaling, typed)."""
-        if self.data_type == "string":
-            return str(eng)
-        if self.data_type == "bool":
-            if isinstance(eng, str):
-                low = eng.strip().lower()
+    def parse(self, value: Any) -> Any:
+        """A value from the API, an initial_value string or the historian, as the tag's type
+        (engineering units); ValueError says what is wrong with it."""
+        dt = self.data_type
+        if dt == "string":
+            return str(value)
+        if dt == "bool":
+            if isinstance(value, str):
+                low = value.strip().lower()
                 if low in ("1", "true", "on", "yes"):
                     return True
                 if low in ("0", "false", "off", "no"):
                     return False
-                raise ValueError(f"{eng!r} is not a bool (true/false, on/off, 1/0)")
-            return bool(eng)
+                raise ValueError("expected true/false, on/off or 1/0")
+            return bool(value)
+        if isinstance(value, bool):
+            value = int(value)
+        x = float(value) if isinstance(value, str) else value
+        if x != x or x in (math.inf, -math.inf):
+            raise ValueError("not a finite number")
+        if dt in ("float32", "float64") or self.k is not None:
+            return float(x)
+        if float(x) != int(x):
+            raise ValueError("an integer tag takes whole numbers")
+        return int(x)
+
+    def to_raw(self, eng: Any) -> Any:
+        """A parsed engineering value to the raw value for the device (reverse scaling, typed)."""
+        if not self.numeric or isinstance(eng, bool):
+            return eng
         x = float(eng)
         if self.k is not None:
             x = (x - self.b) / self.k
