@@ -122,9 +122,9 @@ class Catalog:
 
     def load(self) -> None:
         with self.db.engine.begin() as conn:
-            if conn.execute(text("SELECT COUNT(*) FROM scan_groups WHERE name = :n"), {"n": DEFAULT_GROUP}).scalar():
-                pass
-            else:
+            if not conn.execute(
+                text("SELECT COUNT(*) FROM scan_groups WHERE name = :n"), {"n": DEFAULT_GROUP}
+            ).scalar():
                 ts = now_us()
                 conn.execute(
                     text(
