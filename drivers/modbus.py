@@ -34,7 +34,6 @@ import asyncio
 import errno
 import socket
 import struct
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
@@ -46,7 +45,7 @@ from pymodbus.framer import FramerType
 from pymodbus.pdu.bit_message import ReadCoilsResponse, ReadDiscreteInputsResponse
 from pymodbus.pdu.register_message import ReadHoldingRegistersResponse, ReadInputRegistersResponse
 
-from drivers import read_plan
+from drivers import clock, read_plan
 from drivers.base import Batch, DeviceConfig, Driver, DriverError, PointConfig, Reason, Value
 from drivers.modbus_codec import BIT_TABLES, TABLE_NAMES, BlockDecoder, ModbusPoint, PointError, parse_point
 from drivers.registers import CodecError, DataType, encode
@@ -124,10 +123,6 @@ class _ConnectionLost(Exception):
 
 class _Garbled(Exception):
     pass
-
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
 
 
 @dataclass(slots=True)
@@ -337,7 +332,7 @@ class ModbusDriver(Driver):
             self._client = None
             client.close()
             message = f"cannot connect to {self.endpoint}: {self._connect_reason()}"
-            self.health.request_failed("connect", message, _now_us())
+            self.health.request_failed("connect", message, clock.now_us())
             raise DriverError(Reason.COMM_FAILURE, message)
 
     def _connect_reason(self) -> str:
@@ -402,17 +397,17 @@ class ModbusDriver(Driver):
                 got = len(rr.bits) if fc in BIT_TABLES else len(rr.registers)
                 if got < expect if fc in BIT_TABLES else got != expect:
                     self._comm_failure("garbage", f"reply with {got} values to a request for {expect} {what}")
-            self.health.request_ok(elapsed, _now_us())
+            self.health.request_ok(elapsed, clock.now_us())
             return rr
         if rfc == fc | 0x80:
             code = rr.exception_code
-            self.health.request_failed("exception", f"{self.endpoint}: {_exception_text(code)} {what}", _now_us())
+            self.health.request_failed("exception", f"{self.endpoint}: {_exception_text(code)} {what}", clock.now_us())
             return code
         self._comm_failure("garbage", f"garbled reply (function code {rfc}) {what}")
 
     def _comm_failure(self, kind: str, detail: str) -> NoReturn:
         message = f"{self.endpoint}: {detail}"
-        self.health.request_failed(kind, message, _now_us())
+        self.health.request_failed(kind, message, clock.now_us())
         client, self._client = self._client, None
         if client is not None:
             client.close()  # a late reply must not answer the next request
@@ -453,7 +448,7 @@ class ModbusDriver(Driver):
                 learned[n] = (await self._explore(client, g, block, values, errors))[0]
         if learned:
             g.blocks = [leaf for n, b in enumerate(blocks) for leaf in learned.get(n, (b,))]
-        return Batch(values, errors, _now_us())
+        return Batch(values, errors, clock.now_us())
 
     def _mark(self, block: _Block, code: int, errors: dict[int, tuple[Reason, str]]) -> None:
         detail = f"{_exception_text(code)} reading {block.label}"

@@ -58,6 +58,7 @@ from asyncua import Client, ua
 from asyncua.client.ua_client import UaClientState
 from asyncua.common.subscription import DataChangeNotif, Subscription
 
+from drivers import clock
 from drivers.base import Batch, DeviceConfig, Driver, DriverError, PointConfig, Reason, Value
 
 __all__ = ["DATA_TYPES", "OpcUaDriver"]
@@ -113,10 +114,6 @@ _COMM_STATUSES = frozenset(
 _SERVER_STATE = ua.NodeId(ua.ObjectIds.Server_ServerStatus_State)
 _KEEPALIVE_S = 5.0  # asked-for keep-alive period of the subscription
 _MAX_ITEMS_PER_CALL = 500  # monitored items per CreateMonitoredItems request
-
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def _status_name(status: ua.StatusCode | int) -> str:
@@ -352,9 +349,9 @@ class OpcUaDriver(Driver):
             with contextlib.suppress(Exception):
                 client.disconnect_socket()
             detail = f"cannot connect to {url}: {self._describe(exc)}"
-            self.health.request_failed(self._kind(exc), detail, _now_us())
+            self.health.request_failed(self._kind(exc), detail, clock.now_us())
             raise DriverError(Reason.COMM_FAILURE, detail) from exc
-        self.health.request_ok(time.perf_counter() - started, _now_us())
+        self.health.request_ok(time.perf_counter() - started, clock.now_us())
         self._client = client
         self._lost = None
         self._cache.clear()
@@ -437,19 +434,19 @@ class OpcUaDriver(Driver):
             name = _status_name(exc.code)
             if name in _COMM_STATUSES:
                 self._lost = f"{what}: {name}"
-                self.health.request_failed(str(Reason.COMM_FAILURE), self._lost, _now_us())
+                self.health.request_failed(str(Reason.COMM_FAILURE), self._lost, clock.now_us())
                 raise DriverError(Reason.COMM_FAILURE, self._lost, exc.code) from exc
-            self.health.request_failed(str(Reason.DEVICE_EXCEPTION), f"{what}: {name}", _now_us())
+            self.health.request_failed(str(Reason.DEVICE_EXCEPTION), f"{what}: {name}", clock.now_us())
             raise DriverError(Reason.DEVICE_EXCEPTION, name, exc.code) from exc
         except Exception as exc:
             self._lost = f"{what}: {self._describe(exc)}"
-            self.health.request_failed(self._kind(exc), self._lost, _now_us())
+            self.health.request_failed(self._kind(exc), self._lost, clock.now_us())
             raise DriverError(Reason.COMM_FAILURE, self._lost) from exc
         refusal = refused(result) if refused is not None else None
         if refusal:
-            self.health.request_failed(str(Reason.DEVICE_EXCEPTION), f"{what}: {refusal}", _now_us())
+            self.health.request_failed(str(Reason.DEVICE_EXCEPTION), f"{what}: {refusal}", clock.now_us())
         else:
-            self.health.request_ok(time.perf_counter() - started, _now_us())
+            self.health.request_ok(time.perf_counter() - started, clock.now_us())
         return result
 
     async def _read_values(self, client: Client, nodeids: Sequence[ua.NodeId], what: str) -> list[ua.DataValue]:
@@ -631,7 +628,7 @@ class OpcUaDriver(Driver):
                 out[i], sources[i] = self._convert(dv, item.point)
             except _BadValue as exc:
                 errors[i] = (exc.reason, exc.detail)
-        return Batch(values=out, errors=errors, time_us=_now_us(), source_us=sources)
+        return Batch(values=out, errors=errors, time_us=clock.now_us(), source_us=sources)
 
     def _items(self, group: str) -> list[_Item]:
         try:

@@ -56,11 +56,15 @@ def start(
     scan_ms: Annotated[
         int | None, typer.Option("--scan-ms", help="scan interval of the new tags (default 1000)")
     ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="seed of the models: same seed, same plant (default: [simulator] seed)", min=0),
+    ] = None,
 ) -> None:
     """Start simulated devices on loopback and add their devices and tags (SITE/KIND-N/POINT)."""
     g = globals_of(ctx)
     params = present(devices=devices, tags_per_device=tags_per_device, types=split_types(types), base_port=base_port,
-                     site=site, scan_ms=scan_ms)  # fmt: skip
+                     site=site, scan_ms=scan_ms, seed=seed)  # fmt: skip
     st = call(g, "Sim.Start", params)
     n_tags = sum(d["tags"] for d in st["devices"])
     _show(ctx, st, f"simulated plant started: {len(st['devices'])} devices, {n_tags} tags")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -99,6 +100,11 @@ class SimulatorSettings(_Section):
     base_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0  # 0 = free ports
     site: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]+$")] = "sim"
     scan_ms: Annotated[int, msgspec.Meta(ge=50)] = 1000
+    # Seed of the models' noise and per-device constants: same seed, same plant.
+    seed: Annotated[int, msgspec.Meta(ge=0)] = 1
+    # Stand the whole daemon's wall clock still at this instant (ISO-8601 with an offset):
+    # every timestamp and the simulated plant's time; for repeatable tests and screenshots.
+    fixed_clock: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
 
 
 class LogSettings(_Section):

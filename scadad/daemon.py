@@ -14,12 +14,12 @@ import os
 import platform
 import signal
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 
 import msgspec
 
-from scadad import __version__, logs, sdnotify
+from scadad import __version__, clock, logs, sdnotify
 from scadad.acquisition import Acquisition
 from scadad.api.messages import StatusResult, SubsystemStatus
 from scadad.api.protocol import PROTOCOL_VERSION
@@ -64,8 +64,11 @@ class Daemon:
         # --log-format / --log-level from the command line outlive a SIGHUP reload.
         self.log_overrides = dict(log_overrides or {})
         self._boot_settings = msgspec.convert(msgspec.to_builtins(config.settings), type(config.settings))
+        # First, so every timestamp from here on (start time included) follows the setting.
+        fixed = config.settings.simulator.fixed_clock
+        clock.set_fixed(clock.to_us(fixed) if fixed is not None else None)
         self.started_us = 0
-        self.started_at = datetime.now(UTC)
+        self.started_at = clock.now()
         self._monotonic_start = time.monotonic()
         self.db = Database(config.store_url)
         self.lock = InstanceLock()
@@ -83,7 +86,7 @@ class Daemon:
         )  # fmt: skip
         self.table = TagTable(self.bus)
         self.acq = Acquisition(self.catalog, self.table, self.bus, config.settings.acquisition)
-        self.sim = SimService(self.catalog, self.acq)
+        self.sim = SimService(self.catalog, self.acq, seed=config.settings.simulator.seed)
         self.plant_started = False
         self._retention_task: asyncio.Task[None] | None = None
         self.registry = Registry()
@@ -213,7 +216,9 @@ class Daemon:
         h = self.historian
         if h is None:
             return
-        now = time.time_ns() // 1000
+        # The daemon's clock, as the samples' timestamps: under a fixed clock nothing written
+        # at that instant ages out, whatever the real date.
+        now = clock.now_us()
         day = 86_400_000_000
         days = self.config.settings.historian.retention_days
         per_tag = {r.id: r.spec.retention_days for r in self.catalog.tags.values() if r.spec.retention_days}
@@ -252,6 +257,12 @@ class Daemon:
         await self._start_plant()
         await self.server.start(self.config.socket_path, self.config.socket_mode, s.socket_group or None)
         elapsed_ms = (time.monotonic() - self._monotonic_start) * 1000
+        fixed = clock.fixed_us()
+        if fixed is not None:
+            log.warning(
+                "wall clock fixed: every timestamp is this instant; expiry and retention stand still",
+                extra={"fields": {"fixed_clock": clock.from_us(fixed).isoformat()}},
+            )
         log.info(
             "ready",
             extra={
@@ -283,6 +294,7 @@ class Daemon:
             self.db.close()
         finally:
             self.lock.release()
+            clock.set_fixed(None)
 
     # ------------------------------------------------------------------ reload
 
@@ -319,7 +331,7 @@ class Daemon:
         self.acq.settings.reconnect_max_s = merged.acquisition.reconnect_max_s
         self.audit.max_records = merged.auth.audit_max_records
         self.restart_pending = later
-        self.reloaded_at = datetime.now(UTC)
+        self.reloaded_at = clock.now()
         log.info(
             "configuration reloaded",
             extra={"fields": {"applied": ",".join(live) or "-", "needs_restart": ",".join(later) or "-"}},

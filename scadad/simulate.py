@@ -5,12 +5,17 @@ the daemon and adds one device per simulator plus a tag per register-map point, 
 the scaling that turns each register into the model's engineering value (kW, kWh, V,
 A, %, ...). The devices and tags are ordinary ones: edit, export or delete them like
 any other. A second start updates them in place (ports change between runs).
+
+The models are a pure function of (seed, device, time) and read the drivers' clock, so
+with the same seed and a fixed daemon clock (`[simulator] fixed_clock`) every run of the
+plant answers exactly the same values (until a client writes to it).
 """
 
 from __future__ import annotations
 
 import logging
 
+from drivers import clock
 from drivers.registers import INT_RANGES
 from drivers.simulator import PROFILES, Fault, PointSpec, Simulator
 from scadad.acquisition import Acquisition
@@ -66,9 +71,10 @@ class SimService(Service):
 
     name = "Sim"
 
-    def __init__(self, catalog: Catalog, acq: Acquisition) -> None:
+    def __init__(self, catalog: Catalog, acq: Acquisition, seed: int = 1) -> None:
         self.catalog = catalog
         self.acq = acq
+        self.seed = seed  # when Sim.Start names none: the [simulator] seed
         self.sim: Simulator | None = None
         self.names: list[str] = []
         self.tag_counts: dict[str, int] = {}
@@ -84,7 +90,10 @@ class SimService(Service):
             raise InvalidArgument(f"unknown device type(s) {', '.join(unknown)} (one of {', '.join(PROFILES)})",
                                   "params.types")  # fmt: skip
         count = p.devices or len(types)
-        sim = Simulator.mixed(count, types, base_port=p.base_port, tags_per_device=p.tags_per_device)
+        # The models run on the drivers' clock, so a fixed daemon clock stands the plant still too.
+        seed = self.seed if p.seed is None else p.seed
+        sim = Simulator.mixed(count, types, base_port=p.base_port, tags_per_device=p.tags_per_device, seed=seed,
+                              clock=clock.now_s)  # fmt: skip
         try:
             await sim.start()
         except OSError as exc:

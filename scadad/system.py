@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 
-from scadad import __version__
+from scadad import __version__, clock
 from scadad.api.messages import (
     DescribeResult,
     Empty,
@@ -33,7 +32,7 @@ class SystemService(Service):
     @rpc(permission=PUBLIC)
     async def ping(self, ctx: CallContext, params: Empty) -> PingResult:
         """Liveness: answers at once with the server's clock and version."""
-        return PingResult(server_time=datetime.now(UTC), version=__version__, protocol=PROTOCOL_VERSION)
+        return PingResult(server_time=clock.now(), version=__version__, protocol=PROTOCOL_VERSION)
 
     @rpc(permission="system.read")
     async def describe(self, ctx: CallContext, params: Empty) -> DescribeResult:
@@ -55,7 +54,7 @@ class SystemService(Service):
         seq = 0
         while params.count == 0 or seq < params.count:
             seq += 1
-            yield Heartbeat(seq=seq, server_time=datetime.now(UTC))
+            yield Heartbeat(seq=seq, server_time=clock.now())
             if params.count and seq >= params.count:
                 break
             await asyncio.sleep(params.interval_s)

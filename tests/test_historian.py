@@ -184,28 +184,70 @@ def test_raw_round_trip_before_and_after_compaction(hist: SqliteHistorian) -> No
     assert hist.query_raw(3, T0, T0 + 10 * S) == []
 
 
-def test_duplicate_batch_is_ignored_first_value_wins(hist: SqliteHistorian) -> None:
+def test_duplicate_batch_changes_nothing_last_value_wins(hist: SqliteHistorian) -> None:
     batch = [Sample(t, T0 + i * S, float(i), Quality.GOOD) for t in (1, 2) for i in range(10)]
     hist.write_batch(batch)
     hist.write_batch(batch)  # a retried batch
-    hist.write_batch([Sample(1, T0, 999.0, Quality.BAD)])  # same key, other value
     assert hist.query_raw(1, T0, T0 + HOUR_US) == batch[:10]  # while still in the ingest log
-    assert hist.latest([1])[1] == batch[9]
     hist.compact()
     hist.write_batch(batch[:3])  # and again after compaction
     assert hist.query_raw(1, T0, T0 + HOUR_US) == batch[:10]
     hist.compact()
     assert raw_rows(hist.path) == [(s.tag_id, s.ts_us, s.value, int(s.quality)) for s in batch]
+    newer = Sample(1, T0, 999.0, Quality.BAD)  # same key, other value: replaces
+    hist.write_batch([newer])
+    assert hist.query_raw(1, T0, T0 + S) == [newer]
+    hist.compact()
+    assert hist.query_raw(1, T0, T0 + HOUR_US) == [newer, *batch[1:10]]
+    assert hist.query_raw(2, T0, T0 + HOUR_US) == batch[10:]
+
+
+def test_samples_sharing_a_timestamp_keep_the_last_written(hist: SqliteHistorian) -> None:
+    """A fixed daemon clock stamps every sample with one instant: a setpoint written after
+    the initial value must win in every read, through compaction and rollups, and leave
+    other tags' samples at that instant alone."""
+    other = [Sample(2, T0, 5.0, Quality.GOOD), Sample(3, T0, None, Quality.BAD)]
+    hist.write_batch([Sample(1, T0, 20.0, Quality.GOOD), *other])  # initial value, other tags
+    hist.write_batch([Sample(1, T0, 35.0, Quality.GOOD)])  # the setpoint, same instant
+    hist.write_batch([Sample(1, T0, 42.0, Quality.GOOD), Sample(1, T0, 42.5, Quality.GOOD)])  # one batch, twice
+    # Tag 4: the value carried into the next minute is the last one written at T0.
+    hist.write_batch([Sample(4, T0, 10.0, Quality.GOOD), Sample(4, T0, 11.0, Quality.GOOD)])
+    hist.write_batch([Sample(4, T0 + 90 * S, 12.0, Quality.GOOD)])
+
+    def check() -> None:
+        assert hist.query_raw(1, T0 - S, T0 + S) == [Sample(1, T0, 42.5, Quality.GOOD)]
+        assert hist.latest([1, 2, 3]) == {1: Sample(1, T0, 42.5, Quality.GOOD), 2: other[0], 3: other[1]}
+        for rollups in (True, False):
+            (agg,) = hist.query_aggregate(1, T0, T0 + MINUTE_US, MINUTE_US, use_rollups=rollups)
+            assert (agg.count, agg.min, agg.max, agg.last) == (1, 42.5, 42.5, 42.5)
+            (nxt,) = hist.query_aggregate(4, T0 + MINUTE_US, T0 + 2 * MINUTE_US, MINUTE_US, use_rollups=rollups)
+            assert (nxt.min, nxt.avg, nxt.max) == (11.0, 11.5, 12.0)
+
+    check()
+    assert hist.compact() == 9
+    check()
+    tag4 = [(4, T0, 11.0, G), (4, T0 + 90 * S, 12.0, G)]
+    assert raw_rows(hist.path) == [(1, T0, 42.5, G), (2, T0, 5.0, G), (3, T0, None, B), *tag4]
+    assert hist.rollup_pending(now_us=T0 + HOUR_US + 10 * MINUTE_US) > 0
+    check()
+    hist.write_batch([Sample(1, T0, 50.0, Quality.GOOD)])  # over a compacted, rolled-up row
+    hist.compact()
+    assert hist.rollup_pending(now_us=T0 + HOUR_US + 10 * MINUTE_US) > 0
+    assert raw_rows(hist.path) == [(1, T0, 50.0, G), (2, T0, 5.0, G), (3, T0, None, B), *tag4]
+    (agg,) = hist.query_aggregate(1, T0, T0 + MINUTE_US, MINUTE_US)  # from the recomputed rollup
+    assert (agg.count, agg.last) == (1, 50.0)
+    assert hist.query_aggregate(2, T0, T0 + MINUTE_US, MINUTE_US)[0].last == 5.0
+    assert hist.integrity_check() == []
 
 
 def test_raw_reads_interleave_stored_and_fresh_rows(hist: SqliteHistorian) -> None:
     hist.write_batch([Sample(1, T0 + k * S, float(k), Quality.GOOD) for k in range(0, 20, 2)])
     hist.compact()
     hist.write_batch([Sample(1, T0 + k * S, float(k), Quality.GOOD) for k in range(1, 20, 2)])
-    hist.write_batch([Sample(1, T0 + 4 * S, -1.0, Quality.BAD)])  # a stored key again: ignored
+    hist.write_batch([Sample(1, T0 + 4 * S, -1.0, Quality.BAD)])  # a stored key again: replaces it
     got = hist.query_raw(1, T0, T0 + HOUR_US, limit=5)
-    assert [(s.ts_us - T0) // S for s in got] == [0, 1, 2, 3, 4] and got[4].value == 4.0
-    assert [s.value for s in hist.query_raw(1, T0 + 3 * S, T0 + 7 * S)] == [3.0, 4.0, 5.0, 6.0]
+    assert [(s.ts_us - T0) // S for s in got] == [0, 1, 2, 3, 4] and got[4] == Sample(1, T0 + 4 * S, -1.0, Quality.BAD)
+    assert [s.value for s in hist.query_raw(1, T0 + 3 * S, T0 + 7 * S)] == [3.0, -1.0, 5.0, 6.0]
     assert len(hist.query_raw(1, T0, T0 + HOUR_US)) == 20
 
 

@@ -403,6 +403,8 @@ class SimStart(Params):
     base_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
     site: Segment = "sim"
     scan_ms: IntervalMs = 1000
+    # Seed of the models (same seed, same plant); default: the daemon's [simulator] seed.
+    seed: Annotated[int, msgspec.Meta(ge=0)] | None = None
 
 
 class SimDevice(Result):

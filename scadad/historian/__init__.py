@@ -16,8 +16,9 @@ How the tag engine uses it
   gap instead of a stale value.
 * `submit` is all or nothing and returns False (counted in `writer.stats.dropped`) when the
   bounded queue is full. `writer.committed_through` / `writer.stats` say what is durable.
-* Writing the same (tag_id, ts_us) twice keeps the first value: re-submitting after a
-  restart is harmless.
+* Writing the same (tag_id, ts_us) twice keeps the last value: re-submitting after a
+  restart is harmless, and a setpoint written at the instant of an earlier sample (a fixed
+  daemon clock) is what history shows and a restart restores.
 * Reads (`query_raw`, `query_aggregate`, `latest`) are plain blocking methods on the
   historian, safe from any thread: call them with `asyncio.to_thread` from the loop.
 * `query_aggregate` is time-weighted; see `Aggregate` for exactly what each field means

@@ -15,8 +15,8 @@ length or CRC check: it and everything after it are skipped, truncated away and 
 Delivery is at least once: a batch whose write raised may still have reached the backend
 (a timeout after the remote commit), and a spool being replayed when the daemon stops is
 replayed again from its start on the next run. Backends must therefore treat a repeated
-(tag_id, ts_us) as the same sample (InfluxDB overwrites the point; PostgreSQL uses
-ON CONFLICT DO NOTHING), as the SQLite historian does.
+(tag_id, ts_us) as the same sample, the last value written winning (InfluxDB overwrites
+the point; PostgreSQL uses ON CONFLICT DO UPDATE), as the SQLite historian does.
 """
 
 from __future__ import annotations

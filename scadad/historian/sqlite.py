@@ -32,8 +32,11 @@ Semantics callers can rely on
     batches committed since the last WAL checkpoint (seconds, at most about a minute at
     low rates) may be lost: synchronous=NORMAL syncs at checkpoints, not per batch (FULL
     would fsync every batch, and costs that on every write).
-  * The first value written for a (tag, ts) wins; a later sample with the same key is
-    ignored, in every read and after compaction. Retrying a batch is therefore harmless.
+  * The last value written for a (tag, ts) wins: a later sample with the same key replaces
+    the earlier one, in every read and after compaction. Retrying a batch is therefore
+    harmless (it writes the same values again), and when two samples of a tag share a
+    timestamp (a fixed daemon clock, or a setpoint written in the microsecond of a scan)
+    history and restart-restore keep the newer fact, not the value it replaced.
   * Every read sees committed data at once, whether it is still in `ingest` or not.
   * Rollups are maintained for the buckets that changed, by `rollup_pending`, once the
     bucket has closed. Queries never see a stale rollup: buckets that are dirty (or have
@@ -263,7 +266,7 @@ class SqliteHistorian:
     def write_batch(self, samples: Sequence[Sample]) -> None:
         """Store `samples` in one transaction; returns once they are committed.
 
-        A sample whose (tag_id, ts_us) is already stored is ignored (the first value wins),
+        A sample whose (tag_id, ts_us) is already stored replaces it (the last value wins),
         so a batch retried after a crash or an error never duplicates anything.
         """
         if not samples:
@@ -314,9 +317,10 @@ class SqliteHistorian:
                 {"h": HOUR_US, "m": MINUTE_US},
             )
             # Sorted by key so each tag's leaf page is visited once; by rowid within a key so
-            # the first value written for a (tag, ts) is the one INSERT OR IGNORE keeps.
+            # the last value written for a (tag, ts) is the one INSERT OR REPLACE leaves
+            # (over a stored row too: its bucket was marked dirty above, so rollups follow).
             db.execute(
-                "INSERT OR IGNORE INTO samples (tag_id, ts_us, value, quality) "
+                "INSERT OR REPLACE INTO samples (tag_id, ts_us, value, quality) "
                 "SELECT tag_id, ts_us, value, quality FROM ingest ORDER BY tag_id, ts_us, rowid"
             )
             db.execute("DELETE FROM ingest")
@@ -553,7 +557,7 @@ class SqliteHistorian:
                     (f"[{','.join(str(int(t)) for t in wanted)}]",),
                 ):
                     have = found.get(tag)
-                    if have is None or ts > have[0]:  # equal ts: the first value written wins
+                    if have is None or ts >= have[0]:  # equal ts: the last value written wins
                         found[tag] = (ts, v, q)
         qual = QUALITY_BY_CODE
         return {tag: Sample(tag, ts, v, qual[q]) for tag, (ts, v, q) in found.items()}
@@ -640,7 +644,7 @@ def _raw_points(
     conn: sqlite3.Connection, tag_id: int, start: int, end: int, fresh: list[Point], limit: int | None = None
 ) -> Iterator[Point]:
     """One tag's raw points in [start, end), oldest first: `samples` merged with its `fresh`
-    rows, the first value written for a timestamp winning. Lazy, so a year of raw rows is
+    rows, the last value written for a timestamp winning. Lazy, so a year of raw rows is
     aggregated without holding it in memory; consume it inside the read transaction."""
     sql = "SELECT ts_us, value, quality FROM samples WHERE tag_id = ? AND ts_us >= ? AND ts_us < ? ORDER BY ts_us"
     params: tuple[int, ...] = (tag_id, start, end)
@@ -652,17 +656,19 @@ def _raw_points(
     if not fresh:
         return stored
     # heapq.merge is stable: for equal timestamps the stored row (older than anything in the
-    # ingest log) comes first, then ingest rows in write order; keep the first of each.
-    merged = _first_per_ts(heapq.merge(stored, fresh, key=_ts))
+    # ingest log) comes first, then ingest rows in write order; keep the last of each.
+    merged = _last_per_ts(heapq.merge(stored, fresh, key=_ts))
     return merged if limit is None else islice(merged, limit)
 
 
-def _first_per_ts(points: Iterable[Point]) -> Iterator[Point]:
-    last = None
+def _last_per_ts(points: Iterable[Point]) -> Iterator[Point]:
+    held = None
     for p in points:
-        if p[0] != last:
-            last = p[0]
-            yield p
+        if held is not None and p[0] != held[0]:
+            yield held
+        held = p
+    if held is not None:
+        yield held
 
 
 def _carry(conn: sqlite3.Connection, tag_id: int, before: int, fresh: list[Point]) -> float | None:
@@ -672,9 +678,10 @@ def _carry(conn: sqlite3.Connection, tag_id: int, before: int, fresh: list[Point
         (tag_id, before),
     ).fetchone()
     i = bisect_left(fresh, before, key=_ts)
-    if i and (best is None or fresh[i - 1][0] > best[0]):
-        # The first written of the rows sharing that timestamp is the one that counts.
-        best = fresh[bisect_left(fresh, fresh[i - 1][0], key=_ts)]
+    if i and (best is None or fresh[i - 1][0] >= best[0]):
+        # The ingest log is newer than `samples`, and sorted by (ts, rowid): its row just
+        # before `before` is the last written for that timestamp, the one that counts.
+        best = fresh[i - 1]
     return None if best is None else held_value(best[1], best[2])
 
 

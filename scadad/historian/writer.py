@@ -119,7 +119,7 @@ class HistorianWriter:
 
         All or nothing: returns False, and counts them in `stats.dropped`, when the queue
         has no room for all of them (or the writer is closing). Samples of one tag should
-        be submitted in time order; the backend ignores a repeated (tag, ts).
+        be submitted in time order; for a repeated (tag, ts) the backend keeps the last value.
         """
         n = len(samples)
         if n == 0:
