@@ -8,6 +8,7 @@ import typer
 
 from scadactl import (
     audit,
+    console,
     db,
     devices,
     equipment,
@@ -68,6 +69,7 @@ app.add_typer(tags.app, name="tag")
 app.add_typer(scangroups.app, name="scangroup")
 app.command("history")(history.history)
 app.add_typer(sim.app, name="sim")
+app.command("console")(console.console)
 
 
 def main() -> None:

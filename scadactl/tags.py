@@ -312,7 +312,9 @@ def add(
     description: Description = None,
     scale: Scale = None,
     deadband: Deadband = None,
-    writable: Annotated[bool, typer.Option("--writable", "-w", help="device tags: allow `tag write` (memory tags always take writes)")] = False,
+    writable: Annotated[
+        bool, typer.Option("--writable", "-w", help="device tags: allow `tag write` (memory tags always take writes)")
+    ] = False,
     initial_value: InitialValue = None,
     retention_days: Retention = None,
 ) -> None:

@@ -1,0 +1,103 @@
+"""Snapshots of every console screen at 80x24 and 160x48 (pytest-textual-snapshot).
+
+The daemon runs the simulated plant with a fixed seed and a fixed clock, so every value,
+timestamp, age and response time it hands out is the same on every run; the console's
+own clock is fixed to the same instant. A changed screen fails here and the report
+(`snapshot_report.html`) shows the difference; `pytest --snapshot-update` accepts it
+after a person has looked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from tests.conftest import RunningDaemon
+from tests.tui_support import start_sim_daemon
+from tui.app import ConsoleApp
+from tui.screens.base import ConsoleScreen
+
+FIXED = "2026-06-01T12:00:00+00:00"
+FIXED_S = datetime.fromisoformat(FIXED).timestamp()
+SIZES = [(80, 24), (160, 48)]
+
+
+@pytest.fixture(scope="module")
+def frozen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
+    d = start_sim_daemon(tmp_path_factory.mktemp("snap") / "home", extra=f'fixed_clock = "{FIXED}"\n')
+    yield d
+    assert d.stop() == 0
+
+
+def console(d: RunningDaemon, start: str) -> ConsoleApp:
+    return ConsoleApp(d.socket, clock=lambda: FIXED_S, start=start)
+
+
+async def settled(pilot: Pilot, *keys: str) -> None:
+    """Wait until the screen has loaded, press ``keys``, then let coalesced updates land."""
+    app = pilot.app
+    for _ in range(200):
+        screen = app.screen
+        if isinstance(screen, ConsoleScreen) and screen.loaded and "online" in app.header_state.link:
+            break
+        await pilot.pause(0.05)
+    else:
+        raise AssertionError(f"{type(app.screen).__name__} never finished loading")
+    await pilot.pause(0.8)
+    for key in keys:
+        await pilot.press(key)
+        await pilot.pause(0.4)
+    # A blinking text cursor is the one thing a fixed clock does not stop.
+    for box in app.screen.query(Input):
+        box.cursor_blink = False
+    await pilot.pause(0.8)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("screen", ["overview", "tags", "trends", "devices"])
+def test_screen(snap_compare, frozen: RunningDaemon, screen: str, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(console(frozen, screen), terminal_size=size, run_before=settled)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_tag_detail(snap_compare, frozen: RunningDaemon, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    async def open_detail(pilot: Pilot) -> None:
+        await settled(pilot, "enter")
+
+    assert snap_compare(console(frozen, "tags"), terminal_size=size, run_before=open_detail)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_help(snap_compare, frozen: RunningDaemon, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    async def open_help(pilot: Pilot) -> None:
+        await settled(pilot, "question_mark")
+
+    assert snap_compare(console(frozen, "overview"), terminal_size=size, run_before=open_help)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_login(snap_compare, frozen: RunningDaemon, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    async def open_login(pilot: Pilot) -> None:
+        await settled(pilot, "ctrl+l")
+
+    assert snap_compare(console(frozen, "overview"), terminal_size=size, run_before=open_login)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_light_theme(snap_compare, frozen: RunningDaemon, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    app = ConsoleApp(frozen.socket, clock=lambda: FIXED_S, start="tags", theme="scada-light")
+    assert snap_compare(app, terminal_size=size, run_before=settled)
+
+
+def test_snapshot_files_exist_for_every_case() -> None:
+    """A missing snapshot file would make its case pass on first run: keep them in git."""
+    folder = Path(__file__).parent / "__snapshots__" / "test_tui_snapshots"
+    names = {p.stem for p in folder.glob("*.svg")} if folder.exists() else set()
+    expected = {f"test_screen[{s}-{w}x{h}]" for s in ("overview", "tags", "trends", "devices") for w, h in SIZES}
+    expected |= {f"test_{n}[{w}x{h}]" for n in ("tag_detail", "help", "login", "light_theme") for w, h in SIZES}
+    assert expected <= names, f"missing snapshots: {sorted(expected - names)}"

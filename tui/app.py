@@ -1,0 +1,259 @@
+"""The console shell: header, footer, palette, help, screen switching, login, themes.
+
+Each top-level screen is a Textual *mode* with its own stack (a tag detail opened from
+the tag browser stays there when the operator flips to Devices and back). The screens
+come from `tui.screens.SCREENS`; this module knows none of them by name.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.theme import Theme
+
+from scadad.api.errors import ScadaError, Unauthenticated, Unavailable
+from tui import format as fmt
+from tui.link import Link, LinkState
+from tui.screens import SCREENS
+from tui.screens.help import HelpScreen, binding_rows
+from tui.screens.login import LoginScreen
+from tui.widgets.header import HeaderState, StatusHeader
+
+Clock = Callable[[], float]
+
+# ISA-101 greys: a calm grey plant, so that red and amber mean "look here".
+THEMES = [
+    Theme(
+        name="scada-dark",
+        primary="#8c96a8",
+        secondary="#6f7a8c",
+        accent="#7e98c0",
+        foreground="#c9ccd1",
+        background="#1d1f23",
+        surface="#25282d",
+        panel="#30343a",
+        success="#7d9c7d",
+        warning="#e0a81c",
+        error="#e5483d",
+        dark=True,
+    ),
+    Theme(
+        name="scada-light",
+        primary="#5b6472",
+        secondary="#6d7480",
+        accent="#3d5f8f",
+        foreground="#1c1d1f",
+        background="#d4d5d7",
+        surface="#e2e3e5",
+        panel="#c3c5c9",
+        success="#4c6e4c",
+        warning="#a86d00",
+        error="#c0241a",
+        dark=False,
+    ),
+]
+
+
+class ConsoleApp(App[None]):
+    """The operator console. ``clock`` is injectable so snapshot tests get fixed times."""
+
+    TITLE = "SCADA console"
+    CSS_PATH = "console.tcss"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        *(Binding(e.key, f"show('{e.name}')", e.title, show=False) for e in SCREENS),
+        *(Binding(e.mnemonic, f"show('{e.name}')", e.title, show=False) for e in SCREENS),
+        Binding("question_mark,f1", "help", "Help"),
+        Binding("ctrl+l", "login", "Log in", show=False),
+        Binding("ctrl+t", "toggle_theme", "Theme", show=False),
+        Binding("q", "quit", "Quit"),
+    ]
+    MODES = {e.name: e.factory for e in SCREENS}
+
+    link_state: reactive[LinkState] = reactive(LinkState.CONNECTING)
+    # Bumped after each login or logout, so screens reload what the new user may see.
+    session_epoch: reactive[int] = reactive(0)
+
+    def __init__(
+        self,
+        socket_path: Path | str | None = None,
+        token: str | None = None,
+        *,
+        clock: Clock = time.time,
+        theme: str = "scada-dark",
+        login: bool = False,
+        start: str = "overview",
+    ) -> None:
+        super().__init__()
+        self.link = Link(socket_path, token)
+        self.clock = clock
+        self.initial_theme = theme
+        self.force_login = login
+        self.start_mode = start
+        self.site = ""
+        self.tz: tzinfo = fmt.zone(None)
+        self.whoami: dict[str, Any] = {}
+        self.own_token: str | None = None  # a session this console opened (and closes at exit)
+        self._login_open = False
+        self.header_state = HeaderState()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def refresh_header(self) -> None:
+        if not self._screen_stack:
+            return  # shutting down
+        for header in self.screen.query(StatusHeader):
+            header.refresh()
+
+    async def on_mount(self) -> None:
+        for theme in THEMES:
+            self.register_theme(theme)
+        self.theme = self.initial_theme
+        self.link.on_state = self._on_link_state
+        self.link.on_connect = self._on_connect
+        await self.switch_mode(self.start_mode)
+        self._tick()
+        self.set_interval(1.0, self._tick)
+        self.link.start()
+
+    async def on_unmount(self) -> None:
+        self.link.on_state = lambda state: None
+        if self.own_token and self.link.state is LinkState.ONLINE:
+            try:
+                await self.link.call("Auth.Logout")
+            except ScadaError:
+                pass
+        await self.link.stop()
+
+    def _tick(self) -> None:
+        t = datetime.fromtimestamp(self.clock(), self.tz)
+        self.header_state.clock_text = fmt.local_time(t, self.tz, with_date=self.size.width >= 100)
+        self.refresh_header()
+
+    def _on_link_state(self, state: LinkState) -> None:
+        if state is LinkState.ONLINE:
+            return  # announced by _on_connect, once the site, zone and identity are known
+        self._announce(state)
+        if state is LinkState.LOST:
+            self.notify("Connection to scadad lost; retrying.", title="Connection lost", severity="error", timeout=4)
+
+    def _announce(self, state: LinkState) -> None:
+        self.link_state = state
+        self.header_state.link = state.value
+        self.refresh_header()
+        self.set_class(state is not LinkState.ONLINE, "-lost")
+
+    async def _on_connect(self) -> None:
+        try:
+            await self._refresh_identity()
+        finally:
+            if self.link.state is LinkState.ONLINE:
+                self._announce(LinkState.ONLINE)
+        if self.link.connects > 1:
+            self.notify("Reconnected to scadad.", title="Connection", timeout=3)
+        needs_login = self.whoami.get("kind") == "anonymous" and not self.link.token
+        if (needs_login or (self.force_login and not self.own_token)) and not self._login_open:
+            self.action_login()
+
+    async def _refresh_identity(self) -> None:
+        try:
+            status = await self.link.call("System.Status")
+        except Unauthenticated:
+            status = {}  # asked again after the login
+        if status:
+            self.site = status.get("site", "")
+            self.tz = fmt.zone(status.get("timezone"))
+            self.header_state.site = self.site
+        try:
+            self.whoami = await self.link.call("Auth.WhoAmI")
+        except ScadaError as exc:
+            self.whoami = {"kind": "anonymous", "roles": [], "permissions": [], "error": exc.message}
+        who = self.whoami
+        name = who.get("username") or who.get("unix_user") or "anonymous"
+        roles = ",".join(who.get("roles") or []) or "no role"
+        self.header_state.user = f"{name} ({roles})"
+        self.refresh_header()
+
+    def may(self, permission: str) -> bool:
+        """Whether the current identity holds ``permission`` (the daemon decides anyway)."""
+        perms = self.whoami.get("permissions") or []
+        return permission in perms or "*" in perms
+
+    def report_error(self, exc: BaseException) -> None:
+        """Show a failed call to the operator; never a traceback."""
+        if isinstance(exc, Unavailable):
+            return  # the header already says the link is down
+        text = exc.message if isinstance(exc, ScadaError) else f"{type(exc).__name__}: {exc}"
+        self.notify(text, title="Error", severity="error", timeout=6)
+
+    # ------------------------------------------------------------------ actions
+
+    async def action_show(self, name: str) -> None:
+        if name != self.current_mode:
+            await self.switch_mode(name)
+
+    def action_help(self) -> None:
+        screen = self.screen
+        found: dict[str, tuple[str, Binding]] = {}
+        for key, active in screen.active_bindings.items():
+            where = "console" if active.node is self else (getattr(screen, "TITLE", "") or type(screen).__name__)
+            found[self.get_key_display(active.binding) or key] = (where, active.binding)
+        titles = {e.name: e.title for e in SCREENS}
+        self.push_screen(HelpScreen(titles.get(self.current_mode, "console"), binding_rows(found)))
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "scada-light" if self.theme == "scada-dark" else "scada-dark"
+
+    def action_login(self) -> None:
+        if self._login_open:
+            return
+        self._login_open = True
+        username = self.whoami.get("username") or ""
+        self.push_screen(LoginScreen(self.site, username), self._logged_in)
+
+    async def _logged_in(self, result: dict[str, Any] | None) -> None:
+        self._login_open = False
+        if not result:
+            return
+        old = self.own_token
+        self.link.token = self.own_token = result["token"]
+        if old:
+            try:
+                await self.link.client.call("Auth.Logout", None)
+            except ScadaError:
+                pass
+        await self._refresh_identity()
+        self.link.resubscribe_all()
+        self.session_epoch += 1
+        self.notify(f"Logged in as {result['username']}.", timeout=3)
+
+    async def action_logout(self) -> None:
+        if self.own_token:
+            try:
+                await self.link.call("Auth.Logout")
+            except ScadaError:
+                pass
+        self.link.token = self.own_token = None
+        await self._refresh_identity()
+        self.link.resubscribe_all()
+        self.session_epoch += 1
+        self.action_login()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        for e in SCREENS:
+            yield SystemCommand(
+                f"Go to {e.title}", f"[{e.key}/{e.mnemonic}] {e.help}", lambda n=e.name: self.run_action(f"show('{n}')")
+            )
+        yield SystemCommand("Help", "[?] keys of this screen and of the console", self.action_help)
+        yield SystemCommand("Log in", "[Ctrl+L] log in as another user", self.action_login)
+        yield SystemCommand("Log out", "end this console's session and log in again", self.action_logout)
+        yield SystemCommand("Toggle light/dark theme", "[Ctrl+T] for bright control rooms", self.action_toggle_theme)
+        yield SystemCommand("Quit", "[q] leave the console (the plant keeps running)", self.action_quit)
