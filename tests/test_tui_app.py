@@ -18,6 +18,7 @@ from tui.app import ConsoleApp
 from tui.link import LinkState, backoff_s
 from tui.screens.help import HelpScreen
 from tui.screens.login import LoginScreen
+from tui.widgets.live_table import LiveTable
 
 PASSWORD = "brisk-otter-lantern-47"
 AUTH = "login_attempts_per_minute = 1000\nlockout_threshold = 3\n"
@@ -155,7 +156,7 @@ def test_daemon_restart_under_the_console_greys_then_reconnects_and_values_move(
             app = ConsoleApp(d.socket, start="tags")
             async with app.run_test(size=(120, 40)) as pilot:
                 await wait_text(pilot, "● online")
-                table = app.screen.query_one("#tag-table", DataTable)
+                table = app.screen.query_one("#tag-table", LiveTable)
                 await wait_for(pilot, lambda: table.row_count > 10, what="tag rows")
                 path = "sim/sdm630-0/power_total"
                 before = _cell(table, path)
@@ -186,9 +187,9 @@ def test_daemon_restart_under_the_console_greys_then_reconnects_and_values_move(
         assert d.stop() == 0
 
 
-def _cell(table: DataTable, path: str) -> str:
+def _cell(table: LiveTable, path: str) -> str:
     try:
-        row = table.get_row(path)
-    except Exception:  # noqa: BLE001 - not shown (yet)
+        value = table.get_cell(path, "value")
+    except KeyError:  # not shown (yet)
         return ""
-    return str(row[1])
+    return str(value)

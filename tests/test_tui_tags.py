@@ -50,7 +50,7 @@ async def open_tags(app: ConsoleApp, pilot: Pilot, rows: int | None = None) -> T
 
 async def put_cursor(pilot: Pilot, table: TagTable, path: str) -> None:
     table.focus()
-    table.move_cursor(row=table.get_row_index(path), animate=False)
+    assert table.move_cursor(path), f"{path} is not in the table"
     await pilot.pause()
 
 
@@ -85,14 +85,14 @@ def test_search_filters_by_path_and_description(plant: RunningDaemon) -> None:
             table = await open_tags(app, pilot, total)
             await pilot.press("slash", *"FREQ")
             await wait_for(pilot, lambda: table.row_count == 4, what="four frequency rows")
-            shown = {str(k.value) for k in table.rows}
+            shown = set(table.keys)
             assert "sim/sdm630-0/frequency" in shown and "sim/sdm630-0/voltage_l1" not in shown
             assert all("freq" in k for k in shown)
             await wait_text(pilot, "4 of 70 tags")
             # Description matches too: "pump running" is only in descriptions (paths use _).
             await pilot.press("escape", "slash", *keys("pump running"))
             await wait_for(pilot, lambda: table.row_count == 1, what="one row by description")
-            assert str(next(iter(table.rows)).value) == "sim/pump-plc-5/pump_running"
+            assert table.keys == ("sim/pump-plc-5/pump_running",)
             # Esc clears the search and brings every tag back.
             await pilot.press("escape")
             await wait_for(pilot, lambda: table.row_count == total, what="all rows back")
@@ -109,14 +109,15 @@ def test_values_update_in_place(plant: RunningDaemon) -> None:
             table = await open_tags(app, pilot, total_tags(plant))
             screen = app.screen
             assert isinstance(screen, TagsScreen)
-            cleared: list[bool] = []
-            clear = table.clear
-            table.clear = lambda columns=False: (cleared.append(columns), clear(columns))[1]  # type: ignore[method-assign]
-            keys = list(table.rows)
+            rebuilt: list[str] = []
+            set_rows, set_columns = table.set_rows, table.set_columns
+            table.set_rows = lambda rows: (rebuilt.append("rows"), set_rows(rows))[1]  # type: ignore[method-assign]
+            table.set_columns = lambda cols: (rebuilt.append("columns"), set_columns(cols))[1]  # type: ignore[method-assign]
+            keys = table.keys
             first = cell(table, path, "value")
             await wait_for(pilot, lambda: cell(table, path, "value") != first, what=f"{path} to change")
-            assert list(table.rows) == keys and all(a is b for a, b in zip(table.rows, keys, strict=True))
-            assert cleared == [], "the table was rebuilt on a data change"
+            assert table.keys is keys, "the rows were replaced on a data change"
+            assert rebuilt == [], "the table was rebuilt on a data change"
             assert cell(table, path, "quality") == "GOOD" and cell(table, path, "units") == "kW"
             # The row shows the value the daemon has now (within the stream's pace).
             with Client(plant.socket) as c:
@@ -126,6 +127,18 @@ def test_values_update_in_place(plant: RunningDaemon) -> None:
                 lambda: abs(float(cell(table, path, "value")) - live) < 0.2 * abs(live) + 1,
                 what="a plausible live value",
             )
+            # On screen too: its row, scrolled into view, is repainted as the value moves.
+            await put_cursor(pilot, table, path)
+            name = path.removeprefix(screen.subtree + "/")
+
+            def on_screen() -> str:
+                row = next(line for line in screen_text(app).splitlines() if name in line)
+                return row.split(name, 1)[1].split()[0]
+
+            await wait_for(pilot, lambda: on_screen() == cell(table, path, "value"), what="the row drawn")
+            shown = on_screen()
+            await wait_for(pilot, lambda: on_screen() != shown, what="the row redrawn with a new value")
+            assert table.keys is keys and rebuilt == []
 
     run(go())
 

@@ -202,10 +202,22 @@ class ConsoleApp(App[None]):
 
     def action_help(self) -> None:
         screen = self.screen
+        title = getattr(screen, "TITLE", "") or type(screen).__name__
         found: dict[str, tuple[str, Binding]] = {}
-        for key, active in screen.active_bindings.items():
-            where = "console" if active.node is self else (getattr(screen, "TITLE", "") or type(screen).__name__)
-            found[self.get_key_display(active.binding) or key] = (where, active.binding)
+        # The screen's keys first, then the console's; Textual's own scrolling and focus
+        # keys are left out (they work everywhere and would bury the ones that matter).
+        active = screen.active_bindings.values()
+        ours = [a for a in active if a.node is not self and _is_ours(a.node, a.binding)]
+        # Screen switching is listed with each screen's purpose by the help screen itself.
+        mine = [
+            a
+            for a in active
+            if a.node is self and _is_ours(a.node, a.binding) and not a.binding.action.startswith("show(")
+        ]
+        for active in ours + mine:
+            where = "console" if active.node is self else title
+            key = self.get_key_display(active.binding) or active.binding.key
+            found.setdefault(key, (where, active.binding))
         titles = {e.name: e.title for e in SCREENS}
         self.push_screen(HelpScreen(titles.get(self.current_mode, "console"), binding_rows(found)))
 
@@ -216,7 +228,8 @@ class ConsoleApp(App[None]):
         if self._login_open:
             return
         self._login_open = True
-        username = self.whoami.get("username") or ""
+        # Offer the name of a logged-in user; not an identity such as "local:root".
+        username = (self.whoami.get("username") or "") if self.whoami.get("kind") == "session" else ""
         self.push_screen(LoginScreen(self.site, username), self._logged_in)
 
     async def _logged_in(self, result: dict[str, Any] | None) -> None:
@@ -257,3 +270,16 @@ class ConsoleApp(App[None]):
         yield SystemCommand("Log out", "end this console's session and log in again", self.action_logout)
         yield SystemCommand("Toggle light/dark theme", "[Ctrl+T] for bright control rooms", self.action_toggle_theme)
         yield SystemCommand("Quit", "[q] leave the console (the plant keeps running)", self.action_quit)
+
+
+def _is_ours(node: object, binding: Binding) -> bool:
+    """A binding the console declares (on its app, screens or widgets), not one a Textual
+    base class brings along (scrolling, focus, copy)."""
+    for cls in type(node).__mro__:
+        if not cls.__module__.startswith("tui."):
+            continue
+        for b in cls.__dict__.get("BINDINGS", []):
+            keys, action = (b.key, b.action) if isinstance(b, Binding) else (b[0], b[1])
+            if action == binding.action and binding.key in keys.split(","):
+                return True
+    return False

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer
 
 from tui.link import Link, LinkState
@@ -27,6 +29,10 @@ class ConsoleScreen(Screen[None]):
     TITLE = ""
     # True once `on_link_up` has finished at least once (tests and benchmarks wait on it).
     loaded = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._shown_timers: list[tuple[Timer, Callable[[], None]]] = []
 
     def compose(self) -> ComposeResult:
         yield StatusHeader()
@@ -62,6 +68,20 @@ class ConsoleScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         self.console.header_state.screen_title = self.TITLE
         self.console.refresh_header()
+        for timer, callback in self._shown_timers:
+            timer.resume()
+            callback()
+
+    def on_screen_suspend(self) -> None:
+        for timer, _ in self._shown_timers:
+            timer.pause()
+
+    def every_while_shown(self, seconds: float, callback: Callable[[], None]) -> Timer:
+        """Call ``callback`` every ``seconds`` while this screen is the one shown (and once
+        more each time it comes back), so hidden screens cost the daemon nothing."""
+        timer = self.set_interval(seconds, callback)
+        self._shown_timers.append((timer, callback))
+        return timer
 
     def _link_state_changed(self, state: LinkState) -> None:
         self.set_class(state is not LinkState.ONLINE, "-stale")

@@ -163,7 +163,7 @@ class DevicesScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         self._set_columns(self.app.size.width)
-        self._poller = self.set_interval(POLL_S, self._poll)
+        self._poller = self.every_while_shown(POLL_S, self._poll)
         super().on_mount()
 
     def _set_columns(self, width: int) -> None:
@@ -181,16 +181,6 @@ class DevicesScreen(ConsoleScreen):
 
     def on_resize(self) -> None:
         self._set_columns(self.size.width)
-
-    def on_screen_suspend(self) -> None:
-        if self._poller is not None:
-            self._poller.pause()
-
-    def on_screen_resume(self) -> None:
-        super().on_screen_resume()
-        if self._poller is not None:
-            self._poller.resume()
-        self._poll()
 
     async def on_link_up(self) -> None:
         await self._fetch()

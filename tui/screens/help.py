@@ -44,9 +44,15 @@ class HelpScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("Keys", "Action", "Where")
+        # Inside the box (90 % of the screen, at most 100, minus its border): three
+        # columns with one cell of padding each side, and room for the scrollbar.
+        inner = min(self.app.size.width * 9 // 10, 100) - 2
+        table.add_column("Keys", width=12)
+        table.add_column("Action", width=max(16, inner - 12 - 9 - 6 - 2))
+        table.add_column("Where", width=9)
         for row in self.rows:
             table.add_row(*row)
+        table.add_row("^p", "Command palette: every screen and action by name", "console")
         for entry in SCREENS:
             table.add_row(f"{entry.key} {entry.mnemonic}", f"{entry.title}: {entry.help}", "screens")
         table.focus()

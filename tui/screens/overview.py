@@ -236,7 +236,7 @@ class OverviewScreen(ConsoleScreen):
         yield RichLog(id="events", max_lines=MAX_EVENTS, wrap=False, markup=False, classes="live")
 
     def on_mount(self) -> None:
-        self._poller = self.set_interval(POLL_S, self._poll)
+        self._poller = self.every_while_shown(POLL_S, self._poll)
         self.set_interval(FLUSH_S, self._flush)
         super().on_mount()
 
@@ -244,16 +244,6 @@ class OverviewScreen(ConsoleScreen):
         for sub in (self._watch, self._audit):
             if sub is not None:
                 sub.cancel()
-
-    def on_screen_suspend(self) -> None:
-        if self._poller is not None:
-            self._poller.pause()
-
-    def on_screen_resume(self) -> None:
-        super().on_screen_resume()
-        if self._poller is not None:
-            self._poller.resume()
-        self._poll()
 
     # ------------------------------------------------------------------ loading
 
