@@ -363,7 +363,9 @@ def test_unix_identity_same_name_and_token_precedence(tmp_path: Path) -> None:
 
 
 def test_sessions_idle_out_and_are_capped(tmp_path: Path) -> None:
-    d = start_daemon(tmp_path / "h", auth=NO_MFA + "session_idle_timeout_s = 1\nmax_sessions_per_user = 2\n")
+    # 3 s idle: three bcrypt logins (about 0.3 s each, more on a loaded CI machine) must
+    # fit inside it before the first session is used again.
+    d = start_daemon(tmp_path / "h", auth=NO_MFA + "session_idle_timeout_s = 3\nmax_sessions_per_user = 2\n")
     try:
         bootstrap_admin(d)
         a, b = login(d, "chief"), login(d, "chief")
@@ -373,14 +375,14 @@ def test_sessions_idle_out_and_are_capped(tmp_path: Path) -> None:
         assert a.call("Sessions.Revoke", {"id": a.call("Sessions.List")["sessions"][1]["id"]}) == {"revoked": 1}
         with pytest.raises(Unauthenticated):
             b.call("System.Status")
-        time.sleep(1.3)
+        time.sleep(3.3)
         with pytest.raises(Unauthenticated, match="idle"):
             a.call("System.Status")
         a.close()
         b.close()
         # Sessions that idled out no longer count against the cap.
         c1, c2 = login(d, "chief"), login(d, "chief")
-        time.sleep(1.3)
+        time.sleep(3.3)
         c3 = login(d, "chief")
         assert len(c3.call("Sessions.List")["sessions"]) == 1
         for c in (c1, c2, c3):

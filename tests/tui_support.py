@@ -35,7 +35,7 @@ def screen_text(app: App) -> str:
     return "\n".join("".join(seg.text for seg in s) for s in strips)
 
 
-async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
     """Let the app run until ``cond()`` holds; fail naming ``what`` and showing the screen."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -45,7 +45,7 @@ async def wait_for(pilot: Pilot, cond: Callable[[], bool], timeout: float = 10.0
     raise AssertionError(f"timed out waiting for {what or cond}\n--- screen ---\n{screen_text(pilot.app)}")
 
 
-async def wait_text(pilot: Pilot, text: str, timeout: float = 10.0) -> None:
+async def wait_text(pilot: Pilot, text: str, timeout: float = 20.0) -> None:
     await wait_for(pilot, lambda: text in screen_text(pilot.app), timeout, repr(text))
 
 
