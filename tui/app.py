@@ -208,6 +208,7 @@ class ConsoleApp(App[None]):
         # keys are left out (they work everywhere and would bury the ones that matter).
         active = screen.active_bindings.values()
         ours = [a for a in active if a.node is not self and _is_ours(a.node, a.binding)]
+        ours.sort(key=lambda a: not a.binding.show)  # the screen's actions before its navigation keys
         # Screen switching is listed with each screen's purpose by the help screen itself.
         mine = [
             a
