@@ -7,6 +7,7 @@ come from `tui.screens.SCREENS`; this module knows none of them by name.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, tzinfo
@@ -19,7 +20,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.theme import Theme
 
-from scadad.api.errors import ScadaError, Unauthenticated, Unavailable
+from scadad.api.errors import ScadaError, Unavailable
 from tui import format as fmt
 from tui.link import Link, LinkState
 from tui.screens import SCREENS
@@ -28,6 +29,9 @@ from tui.screens.login import LoginScreen
 from tui.widgets.header import HeaderState, StatusHeader
 
 Clock = Callable[[], float]
+
+# How long quitting or logging out waits for a hung daemon to end the session.
+LOGOUT_TIMEOUT_S = 2.0
 
 # ISA-101 greys: a calm grey plant, so that red and amber mean "look here".
 THEMES = [
@@ -126,11 +130,9 @@ class ConsoleApp(App[None]):
 
     async def on_unmount(self) -> None:
         self.link.on_state = lambda state: None
+        self.link.on_connect = lambda: None  # a reconnect during the exit changes nothing on screen
         if self.own_token and self.link.state is LinkState.ONLINE:
-            try:
-                await self.link.call("Auth.Logout")
-            except ScadaError:
-                pass
+            await self._logout_own()
         await self.link.stop()
 
     def _tick(self) -> None:
@@ -166,14 +168,18 @@ class ConsoleApp(App[None]):
     async def _refresh_identity(self) -> None:
         try:
             status = await self.link.call("System.Status")
-        except Unauthenticated:
-            status = {}  # asked again after the login
+        except Unavailable:
+            raise  # the link went down meanwhile: asked again once it is back
+        except ScadaError:
+            status = {}  # not logged in yet (asked again after the login), or no system.read
         if status:
             self.site = status.get("site", "")
             self.tz = fmt.zone(status.get("timezone"))
             self.header_state.site = self.site
         try:
             self.whoami = await self.link.call("Auth.WhoAmI")
+        except Unavailable:
+            raise  # not "anonymous": that would ask for a login the user does not need
         except ScadaError as exc:
             self.whoami = {"kind": "anonymous", "roles": [], "permissions": [], "error": exc.message}
         who = self.whoami
@@ -237,29 +243,36 @@ class ConsoleApp(App[None]):
         self._login_open = False
         if not result:
             return
-        old = self.own_token
+        if self.own_token:
+            # End the session this one replaces: sent with the old token, so before the switch.
+            await self._logout_own()
         self.link.token = self.own_token = result["token"]
-        if old:
-            try:
-                await self.link.client.call("Auth.Logout", None)
-            except ScadaError:
-                pass
-        await self._refresh_identity()
-        self.link.resubscribe_all()
+        await self._identity_changed()
         self.session_epoch += 1
         self.notify(f"Logged in as {result['username']}.", timeout=3)
 
     async def action_logout(self) -> None:
         if self.own_token:
-            try:
-                await self.link.call("Auth.Logout")
-            except ScadaError:
-                pass
+            await self._logout_own()
         self.link.token = self.own_token = None
-        await self._refresh_identity()
-        self.link.resubscribe_all()
+        await self._identity_changed()
         self.session_epoch += 1
         self.action_login()
+
+    async def _logout_own(self) -> None:
+        """End this console's own session; bounded, as the daemon may hang or be gone."""
+        try:
+            await asyncio.wait_for(self.link.call("Auth.Logout"), LOGOUT_TIMEOUT_S)
+        except (ScadaError, TimeoutError):
+            pass  # gone or hung: the session expires on the daemon by itself
+
+    async def _identity_changed(self) -> None:
+        """After a login or logout: who we are now, and every stream under the new token."""
+        try:
+            await self._refresh_identity()
+        except ScadaError as exc:  # the link is down: _on_connect asks again after reconnecting
+            self.report_error(exc)
+        self.link.resubscribe_all()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         for e in SCREENS:

@@ -26,6 +26,8 @@ log = logging.getLogger("tui.link")
 # a calm ceiling so a console left open overnight does not hammer a stopped daemon.
 BACKOFF_FIRST_S = 0.25
 BACKOFF_CAP_S = 5.0
+# How long `Link.stop` lets the stream tasks finish.
+STOP_WAIT_S = 1.0
 
 
 def backoff_s(attempt: int, rng: random.Random | None = None) -> float:
@@ -95,17 +97,25 @@ class Link:
             self._runner = asyncio.create_task(self._run(), name="console link")
 
     async def stop(self) -> None:
-        for sub in list(self.subscriptions):
-            sub.cancel()
         if self._runner is not None:
             self._runner.cancel()
             self._runner = None
+        # Close first: a stream cancelled on an open connection would ask the daemon to
+        # cancel it and wait for an answer that, once the reader is gone, never comes.
         await self.client.close()
+        tasks = [sub.task for sub in self.subscriptions if sub.task is not None]
+        for sub in list(self.subscriptions):
+            sub.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_WAIT_S)
 
     def _set_state(self, state: LinkState) -> None:
         if state is not self.state:
             self.state = state
-            self.on_state(state)
+            try:
+                self.on_state(state)
+            except Exception:  # a bug in the listener must not end the reconnect loop
+                log.exception("link state listener failed")
 
     async def _run(self) -> None:
         attempt = 0
@@ -124,12 +134,14 @@ class Link:
             for sub in self.subscriptions:
                 self._start(sub)
             self._set_state(LinkState.ONLINE)
-            result = self.on_connect()
-            if asyncio.iscoroutine(result):
-                try:
+            try:
+                result = self.on_connect()
+                if asyncio.iscoroutine(result):
                     await result
-                except ScadaError as exc:
-                    self.last_error = exc.message
+            except ScadaError as exc:
+                self.last_error = exc.message
+            except Exception:  # a bug in on_connect must not end the reconnect loop
+                log.exception("on_connect failed")
             await self._wait_lost()
             self.last_error = self.client._lost.message if self.client._lost else "connection closed"
             await self.client.close()
@@ -180,7 +192,10 @@ class Link:
             async for event in self.client.stream(sub.method, sub.params):
                 if sub.cancelled:
                     return
-                sub.handler(event)
+                try:
+                    sub.handler(event)
+                except Exception:  # a bug in one screen's handler: drop the event, keep the stream
+                    log.exception("handler of stream %s failed", sub.method)
         except Unavailable:
             return  # the run loop notices and resubscribes after reconnecting
         except Unauthenticated as exc:

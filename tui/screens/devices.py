@@ -19,6 +19,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import RowDoesNotExist
 
+from scadad.api.errors import Unavailable
 from tui import format as fmt
 from tui.link import LinkState
 from tui.screens.base import ConsoleScreen
@@ -164,7 +165,6 @@ class DevicesScreen(ConsoleScreen):
     def on_mount(self) -> None:
         self._set_columns(self.app.size.width)
         self._poller = self.every_while_shown(POLL_S, self._poll)
-        super().on_mount()
 
     def _set_columns(self, width: int) -> None:
         """(Re)build the columns for the screen width; only when the set changes."""
@@ -279,9 +279,24 @@ class DevicesScreen(ConsoleScreen):
 
     @work(group="update")
     async def _update_device(self, name: str, enabled: bool) -> None:
+        verb = "enabled" if enabled else "disabled"
         try:
             await self.call("Devices.Update", {"name": name, "enabled": enabled})
-            self.notify(f"{name} {'enabled' if enabled else 'disabled'}.", timeout=3)
-            await self._fetch()
+        except Unavailable as exc:
+            # The operator asked for this: a lost link is not left to the header alone.
+            self.notify(
+                f"{name}: {verb} is not confirmed ({exc.message}).",
+                title="Not confirmed",
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
+            return
         except Exception as exc:  # noqa: BLE001 - PERMISSION_DENIED and the like: say it, go on
+            self.console.report_error(exc)
+            return
+        self.notify(f"{name} {verb}.", timeout=3)
+        try:
+            await self._fetch()
+        except Exception as exc:  # noqa: BLE001 - a screen must never take the console down
             self.console.report_error(exc)

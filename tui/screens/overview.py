@@ -238,7 +238,6 @@ class OverviewScreen(ConsoleScreen):
     def on_mount(self) -> None:
         self._poller = self.every_while_shown(POLL_S, self._poll)
         self.set_interval(FLUSH_S, self._flush)
-        super().on_mount()
 
     def on_unmount(self) -> None:
         for sub in (self._watch, self._audit):

@@ -161,7 +161,6 @@ class TrendsScreen(ConsoleScreen):
         self.set_interval(0.5, self._flush)
         self._show_bar()
         self.watch(self.app, "theme", self._theme_changed, init=False)
-        super().on_mount()
 
     def on_unmount(self) -> None:
         if self._watch is not None:
