@@ -157,7 +157,7 @@ class TrendsScreen(ConsoleScreen):
         for key, label in LEGEND_COLUMNS:
             table.add_column(label, key=key)
         table.focus()
-        self.set_interval(TICK_S, self._tick)
+        self.every_while_shown(TICK_S, self._tick)  # hidden, it neither slides nor re-queries
         self.set_interval(0.5, self._flush)
         self._show_bar()
         self.watch(self.app, "theme", self._theme_changed, init=False)
