@@ -283,9 +283,14 @@ def test_a_viewer_cannot_disable_a_device_and_is_told_so(plant: RunningDaemon) -
             app.may = lambda permission: True  # type: ignore[method-assign]  # stale rights: the daemon says no
             await pilot.press("x", "y")
             await wait_for(pilot, lambda: errors(app, "Devices.Update needs permission"), what="PERMISSION_DENIED")
+            refusal = next(n for n in app._notifications if "Devices.Update needs permission" in n.message)
+            assert refusal.title == "Permission denied"
             assert status(plant, "sdm630-0")["enabled"]
             await pilot.press("1")  # the overview says the audit trail is not for this user
             await wait_text(pilot, "audit trail: not readable")
+            await pilot.press("r")  # once, not again after each reload
+            await pilot.pause(1.0)
+            assert screen_text(app).count("audit trail: not readable") == 1
 
     asyncio.run(drive())
 

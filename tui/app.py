@@ -20,7 +20,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.theme import Theme
 
-from scadad.api.errors import ScadaError, Unavailable
+from scadad.api.errors import PermissionDenied, ScadaError, Unavailable
 from tui import format as fmt
 from tui.link import Link, LinkState
 from tui.screens import SCREENS
@@ -198,7 +198,8 @@ class ConsoleApp(App[None]):
         if isinstance(exc, Unavailable):
             return  # the header already says the link is down
         text = exc.message if isinstance(exc, ScadaError) else f"{type(exc).__name__}: {exc}"
-        self.notify(text, title="Error", severity="error", timeout=6)
+        title = "Permission denied" if isinstance(exc, PermissionDenied) else "Error"
+        self.notify(text, title=title, severity="error", timeout=6)
 
     # ------------------------------------------------------------------ actions
 

@@ -210,6 +210,7 @@ class OverviewScreen(ConsoleScreen):
         self.values: dict[str, dict[str, Any]] = {}
         self.baselines: dict[str, float] = {}
         self.baseline_day = 0.0
+        self._audit_refused = False  # the "not readable" line is shown once per refusal
         self._baselines_at = 0.0  # monotonic time of the last baseline query
         self._baseline_retry_s = BASELINE_RETRY_S[0]
         self.device_states: dict[str, str] = {}
@@ -344,8 +345,11 @@ class OverviewScreen(ConsoleScreen):
         try:
             result = await self.call("Audit.List", {"limit": 20})
         except PermissionDenied:
-            self._event(Text("audit trail: not readable by this user (audit.read)", style="dim"))
+            if not self._audit_refused:  # said once, not after every reload or reconnect
+                self._audit_refused = True
+                self._event(Text("audit trail: not readable by this user (audit.read)", style="dim"))
             return
+        self._audit_refused = False
         for rec in result.get("records", []):
             self._audit_record(rec)
         if self._audit is None:
