@@ -25,9 +25,9 @@ def console(
 ) -> None:
     """Full-screen operator console: overview, tags, trends, devices. Press ? for keys, Ctrl+P for every action.
 
-    Uses the session saved by `scadactl login` (or $SCADA_TOKEN) if there is one; otherwise
-    the console asks you to log in when the daemon needs it. A session opened inside the
-    console lives as long as the console and is logged out when you quit.
+    Uses the session saved by `scadactl login` (or $SCADA_TOKEN) if there is one; otherwise the console asks you to log in when the daemon needs it. A session opened inside the console lives as long as the console and is logged out when you quit.
+
+    The daemon's socket: --socket PATH (scadactl --socket PATH console, or scada-console --socket PATH), else $SCADA_SOCKET. See scada-console(1).
     """
     g = globals_of(ctx)
     if screen not in SCREEN_NAMES:
