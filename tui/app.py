@@ -193,10 +193,22 @@ class ConsoleApp(App[None]):
         perms = self.whoami.get("permissions") or []
         return permission in perms or "*" in perms
 
-    def report_error(self, exc: BaseException) -> None:
-        """Show a failed call to the operator; never a traceback."""
+    def report_error(self, exc: BaseException, unconfirmed: str | None = None) -> None:
+        """Show a failed call to the operator; never a traceback.
+
+        A lost link is left to the header, except for an action the operator asked for
+        (``unconfirmed`` says which): they must hear it is not known to have happened.
+        """
         if isinstance(exc, Unavailable):
-            return  # the header already says the link is down
+            if unconfirmed:
+                self.notify(
+                    f"{unconfirmed} is not confirmed ({exc.message}). Check it once the console is back online.",
+                    title="Not confirmed",
+                    severity="error",
+                    timeout=10,
+                    markup=False,
+                )
+            return
         text = exc.message if isinstance(exc, ScadaError) else f"{type(exc).__name__}: {exc}"
         title = "Permission denied" if isinstance(exc, PermissionDenied) else "Error"
         self.notify(text, title=title, severity="error", timeout=6)

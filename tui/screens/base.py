@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +82,42 @@ class ConsoleScreen(Screen[None]):
         timer = self.set_interval(seconds, callback)
         self._shown_timers.append((timer, callback))
         return timer
+
+    def run_guarded(self, job: Callable[[], Awaitable[None]], group: str) -> None:
+        """Run ``job`` as the one worker of ``group`` (a new run replaces a running one);
+        a failure is shown to the operator, never raised: a screen must never take the
+        console down."""
+
+        async def guarded() -> None:
+            try:
+                await job()
+            except Exception as exc:  # noqa: BLE001
+                self.console.report_error(exc)
+
+        self.run_worker(guarded, exclusive=True, group=group)
+
+    def poll_while_shown(self, seconds: float, fetch: Callable[[], Awaitable[None]]) -> Callable[[], None]:
+        """Run ``fetch`` every ``seconds`` while this screen is shown and the link is up,
+        one at a time. An error that repeats poll after poll is said once, until it
+        changes or a poll succeeds. Returns the function that polls now (refresh keys)."""
+        last_error = ""
+
+        async def poll() -> None:
+            nonlocal last_error
+            try:
+                await fetch()
+                last_error = ""
+            except Exception as exc:  # noqa: BLE001 - a screen must never take the console down
+                if str(exc) != last_error:
+                    last_error = str(exc)
+                    self.console.report_error(exc)
+
+        def now() -> None:
+            if self.link.state is LinkState.ONLINE and self.is_attached:
+                self.run_worker(poll, exclusive=True, group="poll")
+
+        self.every_while_shown(seconds, now)
+        return now
 
     def _link_state_changed(self, state: LinkState) -> None:
         self.set_class(state is not LinkState.ONLINE, "-stale")

@@ -8,6 +8,7 @@ connecting amber, disabled dim); the selected device's last error is spelled out
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -15,13 +16,10 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.timer import Timer
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import RowDoesNotExist
 
-from scadad.api.errors import Unavailable
 from tui import format as fmt
-from tui.link import LinkState
 from tui.screens.base import ConsoleScreen
 from tui.widgets.confirm import ConfirmDialog
 
@@ -151,8 +149,7 @@ class DevicesScreen(ConsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self.devices: dict[str, dict[str, Any]] = {}
-        self._poller: Timer | None = None
-        self._last_poll_error = ""
+        self._poll: Callable[[], None] = lambda: None  # polls Devices.Status now (set on mount)
         self.polls = 0  # Devices.Status calls made
         self.columns: tuple[tuple[str, str], ...] = ()
 
@@ -164,7 +161,7 @@ class DevicesScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         self._set_columns(self.app.size.width)
-        self._poller = self.every_while_shown(POLL_S, self._poll)
+        self._poll = self.poll_while_shown(POLL_S, self._fetch)
 
     def _set_columns(self, width: int) -> None:
         """(Re)build the columns for the screen width; only when the set changes."""
@@ -186,21 +183,6 @@ class DevicesScreen(ConsoleScreen):
         await self._fetch()
 
     # ------------------------------------------------------------------ data
-
-    def _poll(self) -> None:
-        if self.link.state is LinkState.ONLINE and self.is_attached:
-            self._poll_worker()
-
-    @work(exclusive=True, group="poll")
-    async def _poll_worker(self) -> None:
-        try:
-            await self._fetch()
-            self._last_poll_error = ""
-        except Exception as exc:  # noqa: BLE001 - a screen must never take the console down
-            # A failing poll would repeat every 2 s: say it once until it changes.
-            if str(exc) != self._last_poll_error:
-                self._last_poll_error = str(exc)
-                self.console.report_error(exc)
 
     async def _fetch(self) -> None:
         self.polls += 1
@@ -282,18 +264,8 @@ class DevicesScreen(ConsoleScreen):
         verb = "enabled" if enabled else "disabled"
         try:
             await self.call("Devices.Update", {"name": name, "enabled": enabled})
-        except Unavailable as exc:
-            # The operator asked for this: a lost link is not left to the header alone.
-            self.notify(
-                f"{name}: {verb} is not confirmed ({exc.message}).",
-                title="Not confirmed",
-                severity="error",
-                timeout=10,
-                markup=False,
-            )
-            return
-        except Exception as exc:  # noqa: BLE001 - PERMISSION_DENIED and the like: say it, go on
-            self.console.report_error(exc)
+        except Exception as exc:  # noqa: BLE001 - PERMISSION_DENIED, a lost link and the like: say it, go on
+            self.console.report_error(exc, unconfirmed=f"{name}: {verb}")
             return
         self.notify(f"{name} {verb}.", timeout=3)
         try:

@@ -24,11 +24,9 @@ from datetime import datetime
 from typing import Any
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
-from textual.timer import Timer
 from textual.widgets import RichLog, Static
 
 from scadad.api.errors import PermissionDenied, ScadaError
@@ -220,8 +218,6 @@ class OverviewScreen(ConsoleScreen):
         self._watch: Subscription | None = None
         self._watch_patterns: list[str] = []
         self._audit: Subscription | None = None
-        self._poller: Timer | None = None
-        self._last_poll_error = ""
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="tiles"):
@@ -237,7 +233,7 @@ class OverviewScreen(ConsoleScreen):
         yield RichLog(id="events", max_lines=MAX_EVENTS, wrap=False, markup=False, classes="live")
 
     def on_mount(self) -> None:
-        self._poller = self.every_while_shown(POLL_S, self._poll)
+        self.poll_while_shown(POLL_S, self._fetch_devices)
         self.set_interval(FLUSH_S, self._flush)
 
     def on_unmount(self) -> None:
@@ -315,13 +311,6 @@ class OverviewScreen(ConsoleScreen):
             self.pens[path] = merge_tail(fresh, old) if old else fresh
         self._draw_sparks()
 
-    @work(exclusive=True, group="baselines")
-    async def _baselines_worker(self) -> None:
-        try:
-            await self._load_baselines()
-        except Exception as exc:  # noqa: BLE001 - a screen must never take the console down
-            self.console.report_error(exc)
-
     async def _load_baselines(self) -> None:
         """The first value of each energy counter since local midnight (once a day)."""
         now = self.now()
@@ -370,20 +359,6 @@ class OverviewScreen(ConsoleScreen):
 
     # ------------------------------------------------------------------ live
 
-    def _poll(self) -> None:
-        if self.link.state is LinkState.ONLINE and self.is_attached:
-            self._poll_worker()
-
-    @work(exclusive=True, group="poll")
-    async def _poll_worker(self) -> None:
-        try:
-            await self._fetch_devices()
-            self._last_poll_error = ""
-        except Exception as exc:  # noqa: BLE001 - a screen must never take the console down
-            if str(exc) != self._last_poll_error:  # a failing poll repeats: say it once
-                self._last_poll_error = str(exc)
-                self.console.report_error(exc)
-
     async def _fetch_devices(self) -> None:
         result = await self.call("Devices.Status")
         self.devices = result.get("devices") or []
@@ -406,7 +381,7 @@ class OverviewScreen(ConsoleScreen):
             self._baselines_at = time.monotonic()  # once: the worker replaces the baselines
             if retry:
                 self._baseline_retry_s = min(BASELINE_RETRY_S[1], self._baseline_retry_s * 2)
-            self._baselines_worker()
+            self.run_guarded(self._load_baselines, "baselines")
         if pending:
             self._show_figures()
         self._draw_sparks()

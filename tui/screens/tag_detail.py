@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.markup import escape
 from textual.widgets import Static
 
-from scadad.api.errors import PermissionDenied, ScadaError, Unavailable
+from scadad.api.errors import ScadaError
 from tui import format as fmt
 from tui.link import Subscription
 from tui.screens.base import ConsoleScreen
@@ -73,22 +73,8 @@ async def write_tag(screen: ConsoleScreen, spec: dict[str, Any], current: dict[s
         return
     try:
         result = await screen.link.call("Tags.Write", {"path": path, "value": value, "confirm": True})
-    except PermissionDenied as exc:
-        app.notify(exc.message, title="Permission denied", severity="error", timeout=8, markup=False)
-        return
-    except Unavailable as exc:
-        # Not `report_error`, which leaves a lost link to the header: the operator asked
-        # for this write and must hear that it is not known to have happened.
-        app.notify(
-            f"{path}: the write is not confirmed ({exc.message}). Check the value once the console is back online.",
-            title="Write not confirmed",
-            severity="error",
-            timeout=10,
-            markup=False,
-        )
-        return
     except ScadaError as exc:
-        screen.console.report_error(exc)
+        screen.console.report_error(exc, unconfirmed=f"{path}: the write")
         return
     back = result.get("read_back") or {}
     back_text = f"{fmt.format_value(back.get('value'))} {units}".rstrip() if back else "not read back"

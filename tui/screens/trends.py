@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.suggester import SuggestFromList
@@ -203,14 +203,7 @@ class TrendsScreen(ConsoleScreen):
 
     def _requery(self) -> None:
         if self.link.state is LinkState.ONLINE:
-            self._query_worker()
-
-    @work(exclusive=True, group="query")
-    async def _query_worker(self) -> None:
-        try:
-            await self._query()
-        except Exception as exc:  # noqa: BLE001 - a screen must never take the console down
-            self.console.report_error(exc)
+            self.run_guarded(self._query, "query")
 
     async def _query(self) -> None:
         """Ask the historian for every pen over the current span, then draw."""
