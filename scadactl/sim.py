@@ -58,7 +58,9 @@ def start(
     ] = None,
     seed: Annotated[
         int | None,
-        typer.Option("--seed", help="seed of the models: same seed, same plant (default: [simulator] seed)", min=0),
+        typer.Option(
+            "--seed", help="seed of the models: same seed, same plant (default: the daemon's \\[simulator] seed)", min=0
+        ),
     ] = None,
 ) -> None:
     """Start simulated devices on loopback and add their devices and tags (SITE/KIND-N/POINT)."""
