@@ -360,6 +360,8 @@ class Acquisition:
         # Live tags of each device, so a change re-plans one device without a scan of all tags.
         self.by_device: dict[str, dict[int, LiveTag]] = {}
         self._housekeeping: asyncio.Task[None] | None = None
+        # Told of every applied catalog change (the alarm rules follow renamed and deleted tags).
+        self.listeners: list[Callable[[Changed], None]] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -458,6 +460,8 @@ class Acquisition:
                 self._sync_device(name)
         if new_computed:
             self.table.evaluate(new_computed)
+        for listener in self.listeners:
+            listener(changed)
 
     def _init_memory(self, tag: LiveTag) -> None:
         if tag.quality is GOOD:

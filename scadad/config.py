@@ -102,6 +102,7 @@ class SimulatorSettings(_Section):
     scan_ms: Annotated[int, msgspec.Meta(ge=50)] = 1000
     # Seed of the models' noise and per-device constants: same seed, same plant.
     seed: Annotated[int, msgspec.Meta(ge=0)] = 1
+    alarms: bool = True  # the demo alarm rules (tank level, voltage, fuel, comm loss ...)
     # Stand the whole daemon's wall clock still at this instant (ISO-8601 with an offset):
     # every timestamp and the simulated plant's time; for repeatable tests and screenshots.
     fixed_clock: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
@@ -110,6 +111,49 @@ class SimulatorSettings(_Section):
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["plain", "json"] = "plain"
+
+
+class SmtpSettings(_Section):
+    # The mail relay for alarm notifications (and later reports). Empty host: no e-mail.
+    host: str = ""
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 587
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str = ""
+    # The password: here, or (better) in the OS keyring under service "scadad-smtp" and
+    # the username, which `keyring set scadad-smtp <username>` stores.
+    password: str = ""
+    from_address: str = "scadad@localhost"
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
+
+
+class AlarmRoute(_Section):
+    # Who gets mail for which alarms: area patterns ('*' one segment, '**' any depth)
+    # and priorities; an alarm goes to every route it matches.
+    areas: list[str] = msgspec.field(default_factory=lambda: ["**"])
+    priorities: list[Literal["critical", "high", "medium", "low"]] = msgspec.field(
+        default_factory=lambda: ["critical", "high"]
+    )
+    to: list[str] = msgspec.field(default_factory=list)
+
+
+class AlarmEmailSettings(_Section):
+    enabled: bool = True  # with [smtp] host set
+    subject_prefix: str = "[SCADA]"
+    routes: list[AlarmRoute] = msgspec.field(default_factory=list)
+    # A critical alarm still unacknowledged this long is mailed again to escalate_to.
+    escalate_after_s: Annotated[float, msgspec.Meta(ge=0)] = 900.0
+    escalate_to: list[str] = msgspec.field(default_factory=list)
+    # After a mail to a recipient, further alarms within this window go out as one digest.
+    digest_window_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 60.0
+    max_mails_per_hour: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 30
+    retry_delays_s: list[Annotated[float, msgspec.Meta(ge=0)]] = msgspec.field(
+        default_factory=lambda: [10.0, 60.0, 300.0]
+    )
+
+
+class AlarmSettings(_Section):
+    max_shelve_hours: Annotated[float, msgspec.Meta(gt=0, le=24 * 366)] = 24.0 * 7
+    email: AlarmEmailSettings = msgspec.field(default_factory=AlarmEmailSettings)
 
 
 class Settings(_Section):
@@ -121,6 +165,8 @@ class Settings(_Section):
     historian: HistorianSettings = msgspec.field(default_factory=HistorianSettings)
     acquisition: AcquisitionSettings = msgspec.field(default_factory=AcquisitionSettings)
     simulator: SimulatorSettings = msgspec.field(default_factory=SimulatorSettings)
+    smtp: SmtpSettings = msgspec.field(default_factory=SmtpSettings)
+    alarms: AlarmSettings = msgspec.field(default_factory=AlarmSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
 
 

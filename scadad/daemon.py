@@ -16,11 +16,15 @@ import signal
 import time
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
+from zoneinfo import ZoneInfo
 
 import msgspec
 
 from scadad import __version__, clock, logs, sdnotify
 from scadad.acquisition import Acquisition
+from scadad.alarms.manager import Alarms
+from scadad.alarms.service import AlarmRulesService, AlarmsService
+from scadad.api.alarm_messages import AlarmRuleSpec
 from scadad.api.messages import StatusResult, SubsystemStatus
 from scadad.api.protocol import PROTOCOL_VERSION
 from scadad.api.registry import Registry
@@ -86,7 +90,14 @@ class Daemon:
         )  # fmt: skip
         self.table = TagTable(self.bus)
         self.acq = Acquisition(self.catalog, self.table, self.bus, config.settings.acquisition)
-        self.sim = SimService(self.catalog, self.acq, seed=config.settings.simulator.seed)
+        self.alarms = Alarms(
+            self.db, self.catalog, self.table, self.bus, config.settings.alarms, config.settings.smtp,
+            config.settings.site.name, ZoneInfo(config.settings.site.timezone),
+        )  # fmt: skip
+        self.acq.listeners.append(self.alarms.on_catalog_change)
+        self.sim = SimService(
+            self.catalog, self.acq, seed=config.settings.simulator.seed, add_alarms=self._add_sim_alarms
+        )
         self.plant_started = False
         self._retention_task: asyncio.Task[None] | None = None
         self.registry = Registry()
@@ -109,6 +120,8 @@ class Daemon:
             ScanGroupsService(self.catalog, self.acq),
             TagsService(self.catalog, self.table, self.acq),
             HistoryService(self.catalog, lambda: self.historian),
+            AlarmRulesService(self.alarms),
+            AlarmsService(self.alarms),
             self.sim,
         ):
             self.registry.add_service(service)
@@ -153,6 +166,7 @@ class Daemon:
             return
         self.plant.load()
         self.catalog.load()
+        self.alarms.load()
         self.audit.load()
         self.auth.load()
         self.schema_ready = True
@@ -186,6 +200,8 @@ class Daemon:
                 found = await asyncio.to_thread(self.historian.latest, memory)
                 restore = {tid: s.value for tid, s in found.items() if s.value is not None}
             self._retention_task = asyncio.create_task(self._retention_loop(), name="historian retention")
+        # Alarms first: they see every value the pollers and memory tags produce.
+        await self.alarms.start()
         await self.acq.start(restore)
         sim = self.config.settings.simulator
         if sim.enabled:
@@ -198,10 +214,14 @@ class Daemon:
                         base_port=sim.base_port,
                         site=sim.site,
                         scan_ms=sim.scan_ms,
+                        alarms=sim.alarms,
                     )  # fmt: skip
                 )
             except Exception as exc:  # noqa: BLE001 - the daemon serves on without its demo plant
                 log.error("simulated plant did not start", extra={"fields": {"error": str(exc)}})
+
+    async def _add_sim_alarms(self, rules: list[AlarmRuleSpec]) -> None:
+        await self.alarms.import_rules(rules, update=True, dry_run=False)
 
     async def _retention_loop(self) -> None:
         """Hourly: drop history older than the global or per-tag retention."""
@@ -242,6 +262,10 @@ class Daemon:
                 await asyncio.wait_for(step(), 3)
             except TimeoutError:
                 log.error("stopping took too long; going on", extra={"fields": {"step": what}})
+        try:
+            await asyncio.wait_for(self.alarms.stop(), 10)
+        except TimeoutError:
+            log.error("writing the alarm journal took too long; going on")
         if self.writer is not None:
             st = self.writer.stats
             if st.queue_depth or st.in_flight:
@@ -350,6 +374,7 @@ class Daemon:
             self._plant_status(),
             self._acquisition_status(),
             self._historian_status(),
+            self._alarms_status(),
         ]
         return StatusResult(
             version=__version__,
@@ -504,3 +529,19 @@ class Daemon:
             name="historian", state=state, detail=f"{st.committed} sample(s) committed, {st.queue_depth} queued",
             info=info,
         )  # fmt: skip
+
+    def _alarms_status(self) -> SubsystemStatus:
+        if not self.plant_started:
+            return SubsystemStatus(name="alarms", state="down", detail="not started: schema is behind")
+        e = self.alarms.engine
+        c = e.counts()
+        info = {
+            "rules": len(e.rules), "active": c.active, "unacked": c.unacked, "shelved": c.shelved,
+            "suppressed": c.suppressed, "out_of_service": c.out_of_service, "evaluations": e.evaluations,
+            "transitions": e.transitions, "journal_written": e.journal_written, "journal_pending": e.pending,
+            "journal_errors": e.journal_errors, "journal_dropped": e.journal_dropped, "last_error": e.last_error,
+            "email": self.alarms.notifier.status() if self.alarms.notifier.enabled else "off",
+        }  # fmt: skip
+        state = "degraded" if e.pending > 10_000 or e.journal_dropped else "ok"
+        detail = f"{len(e.rules)} rule(s), {c.active} active, {c.unacked} unacknowledged"
+        return SubsystemStatus(name="alarms", state=state, detail=detail, info=info)

@@ -14,11 +14,13 @@ plant answers exactly the same values (until a client writes to it).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from drivers import clock
 from drivers.registers import INT_RANGES
 from drivers.simulator import PROFILES, Fault, PointSpec, Simulator
 from scadad.acquisition import Acquisition
+from scadad.api.alarm_messages import AlarmRuleSpec
 from scadad.api.errors import FailedPrecondition, InvalidArgument, NotFound
 from scadad.api.messages import Empty
 from scadad.api.registry import CallContext, Service, rpc
@@ -34,6 +36,39 @@ _KILO = {"W": "kW", "Wh": "kWh"}
 
 def device_name(kind: str, index: int) -> str:
     return f"{kind.replace('_', '-')}-{index}"
+
+
+# Alarms the demo plant comes with, per device type: (point, kind, limit, priority, extra).
+# Limits sit outside normal operation, so a fresh plant is quiet; writing a setpoint
+# (`tank_level` follows level_high_sp) or `scadactl sim fault` makes them fire.
+SIM_ALARMS: dict[str, list[tuple[str, str, float | None, str, dict[str, object]]]] = {
+    "sdm630": [
+        ("voltage_l1", "hi", 253.0, "high", {"deadband": 2.0, "on_delay_ms": 2000}),
+        ("voltage_l1", "lo", 207.0, "high", {"deadband": 2.0, "on_delay_ms": 2000}),
+        ("voltage_l1", "bad_quality", None, "critical", {"message": "{description}: meter not answering"}),
+    ],
+    "dg": [
+        ("low_fuel_alarm", "discrete", 1.0, "high", {"message": "Generator low fuel"}),
+        ("fuel_level", "lo", 15.0, "medium", {"deadband": 1.0}),
+    ],
+    "inverter": [("temperature", "hi", 75.0, "medium", {"deadband": 3.0})],
+    "pump_plc": [
+        ("tank_level", "hihi", 95.0, "critical", {"deadband": 1.0, "latching": True}),
+        ("tank_level", "hi", 90.0, "high", {"deadband": 1.0}),
+        ("tank_level", "lo", 10.0, "medium", {"deadband": 1.0}),
+        ("tank_level", "bad_quality", None, "critical", {"message": "Pump station PLC not answering"}),
+    ],
+}
+
+
+def alarm_specs(site: str, device: str, kind: str) -> list[AlarmRuleSpec]:
+    """The demo alarms of one simulated device."""
+    return [
+        AlarmRuleSpec(
+            tag=f"{site}/{device}/{point}", kind=k, limit=limit, priority=prio, area=f"{site}/{device}", **extra
+        )  # type: ignore[arg-type]  # fmt: skip
+        for point, k, limit, prio, extra in SIM_ALARMS.get(kind, [])
+    ]
 
 
 def tag_spec(site: str, device: str, p: PointSpec, scan_group: str) -> TagSpec:
@@ -71,8 +106,15 @@ class SimService(Service):
 
     name = "Sim"
 
-    def __init__(self, catalog: Catalog, acq: Acquisition, seed: int = 1) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        acq: Acquisition,
+        seed: int = 1,
+        add_alarms: Callable[[list[AlarmRuleSpec]], Awaitable[object]] | None = None,
+    ) -> None:
         self.catalog = catalog
+        self.add_alarms = add_alarms
         self.acq = acq
         self.seed = seed  # when Sim.Start names none: the [simulator] seed
         self.sim: Simulator | None = None
@@ -104,6 +146,7 @@ class SimService(Service):
             rec, changed = await self.catalog.set_group(ScanGroupSet(name=group, interval_ms=p.scan_ms))
             self.acq.apply(changed)
         devices, tags = [], []
+        rules: list[AlarmRuleSpec] = []
         names = []
         counts = {}
         for dev in sim.devices:
@@ -115,11 +158,14 @@ class SimService(Service):
             pts = [tag_spec(p.site, name, pt, group) for pt in dev.points]
             counts[name] = len(pts)
             tags.extend(pts)
+            rules.extend(alarm_specs(p.site, name, dev.kind))
         try:
             _, changed = await self.catalog.import_devices(devices, update=True, dry_run=False)
             self.acq.apply(changed)
             _, changed = await self.catalog.import_tags(tags, update=True, dry_run=False)
             self.acq.apply(changed)
+            if self.add_alarms is not None and p.alarms:
+                await self.add_alarms(rules)
         except BaseException:
             await sim.stop()
             raise

@@ -85,3 +85,38 @@ def test_devices_and_tags_on_postgresql_survive_a_restart(pg_schema: str, tmp_pa
             assert groups["slow"]["interval_ms"] == 5000 and groups["slow"]["tag_count"] == 1
     finally:
         assert d.stop() == 0, d.log_text()
+
+
+def test_alarm_journal_and_state_on_postgresql(pg_schema: str, tmp_path: Path) -> None:
+    """Rules, the journal (history, KPIs) and the restored alarm state through PostgreSQL."""
+    d = start_daemon(tmp_path / "a", store_url=pg_schema)
+    try:
+        with d.client() as c:
+            c.call("Tags.Create", {"path": "ops/temp", "source": "memory", "data_type": "float64",
+                                   "writable": True, "initial_value": "20", "units": "degC"})  # fmt: skip
+            c.call("AlarmRules.Create", {"tag": "ops/temp", "kind": "hi", "limit": 60, "priority": "critical"})
+            for v in (70, 20, 75, 20, 80):
+                c.call("Tags.Write", {"path": "ops/temp", "value": v})
+            c.call("Alarms.Acknowledge", {"alarms": ["ops/temp:hi"], "comment": "on it"})
+            events = c.call("Alarms.History", {"alarm": "ops/temp:hi"})["events"]
+            assert [(e["event"], e["state"], e["value"]) for e in events] == [
+                ("activated", "unack_active", 70.0), ("cleared", "rtn_unack", 20.0),
+                ("activated", "unack_active", 75.0), ("cleared", "rtn_unack", 20.0),
+                ("activated", "unack_active", 80.0), ("acknowledged", "ack_active", 80.0),
+            ]  # fmt: skip
+            kpi = c.call("Alarms.Kpis", {})
+            assert kpi["activations"] == 3 and [b["count"] for b in kpi["bad_actors"]] == [3]
+            assert [x["name"] for x in kpi["chattering"]] == ["ops/temp:hi"]
+            before = c.call("Alarms.List", {})["alarms"]
+    finally:
+        assert d.stop() == 0, d.log_text()
+    d = start_daemon(tmp_path / "a", store_url=pg_schema)
+    try:
+        with d.client() as c:
+            after = c.call("Alarms.List", {})["alarms"]
+            assert [(a["name"], a["state"], a["acked_by"], a["active_since"]) for a in after] == [
+                (a["name"], a["state"], a["acked_by"], a["active_since"]) for a in before
+            ]
+            assert after[0]["state"] == "ack_active"
+    finally:
+        assert d.stop() == 0, d.log_text()

@@ -405,6 +405,7 @@ class SimStart(Params):
     scan_ms: IntervalMs = 1000
     # Seed of the models (same seed, same plant); default: the daemon's [simulator] seed.
     seed: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    alarms: bool = True  # add the demo alarm rules (tank level, voltage, fuel, comm loss ...)
 
 
 class SimDevice(Result):

@@ -174,6 +174,9 @@ class TagTable:
         self.history_total = 0
         self.history_dropped = 0
         self.has_computed = False
+        # Called with every batch of changes, in the loop thread, before the bus: the
+        # alarm engine evaluates here so it never depends on a bounded bus queue.
+        self.listeners: list[Callable[[list[Change]], None]] = []
 
     # ------------------------------------------------------------------ membership
 
@@ -316,6 +319,8 @@ class TagTable:
                 self.history_dropped += len(samples)
         if not changes:
             return
+        for listener in self.listeners:
+            listener(changes)
         if self.bus.has_subscribers(TOPIC_VALUE):
             self.bus.publish(TOPIC_VALUE, changes)
         if quality_changes and self.bus.has_subscribers(TOPIC_QUALITY):
