@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from scadactl import (
+    alarms,
     audit,
     console,
     db,
@@ -68,6 +69,7 @@ app.add_typer(devices.app, name="device")
 app.add_typer(tags.app, name="tag")
 app.add_typer(scangroups.app, name="scangroup")
 app.command("history")(history.history)
+app.add_typer(alarms.app, name="alarm")
 app.add_typer(sim.app, name="sim")
 app.command("console")(console.console)
 

@@ -373,8 +373,8 @@ class Daemon:
             self._auth_status(),
             self._plant_status(),
             self._acquisition_status(),
-            self._historian_status(),
             self._alarms_status(),
+            self._historian_status(),
         ]
         return StatusResult(
             version=__version__,

@@ -21,8 +21,9 @@ Kind = Literal["hihi", "hi", "lo", "lolo", "discrete", "rate_of_change", "deviat
 Priority = Literal["critical", "high", "medium", "low"]
 State = Literal["normal", "unack_active", "ack_active", "rtn_unack", "latched"]
 DiscreteOp = Literal["eq", "ne"]
+# A return to normal is journalled as "cleared", a return to service as "in_service".
 EventKind = Literal[
-    "activated", "acknowledged", "cleared", "returned", "shelved", "unshelved", "suppressed", "unsuppressed",
+    "activated", "acknowledged", "cleared", "shelved", "unshelved", "suppressed", "unsuppressed",
     "out_of_service", "in_service", "comment", "notified", "notify_failed",
 ]  # fmt: skip
 Area = Annotated[str, msgspec.Meta(pattern=r"^([a-z0-9_-]+(/[a-z0-9_-]+){0,9})?$", max_length=200)]
