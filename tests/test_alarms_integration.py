@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 import socket
 import time
 from pathlib import Path
@@ -225,19 +226,30 @@ def _memory_tag_and_rule(c: Client) -> None:
                                  "message": "Boiler pressure high: {value} {units}"})  # fmt: skip
 
 
-def test_daemon_mails_a_critical_alarm(tmp_path: Path) -> None:
-    got: list[Any] = []
+class _Mailbox:
+    """aiosmtpd handler keeping every mail it accepted."""
 
-    class Box:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-            got.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-            return "250 OK"
+    def __init__(self) -> None:
+        self.mails: list[Any] = []
 
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.mails.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+
+def _smtp_server() -> tuple[Controller, _Mailbox, int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    ctl = Controller(Box(), hostname="127.0.0.1", port=port)
+    box = _Mailbox()
+    ctl = Controller(box, hostname="127.0.0.1", port=port)
     ctl.start()
+    return ctl, box, port
+
+
+def test_daemon_mails_a_critical_alarm(tmp_path: Path) -> None:
+    ctl, box, port = _smtp_server()
+    got = box.mails
     try:
         d = start_daemon(tmp_path / "home", _smtp_config(port))
         try:
@@ -255,6 +267,44 @@ def test_daemon_mails_a_critical_alarm(tmp_path: Path) -> None:
                 assert rows == [("notified", "unack_active", "to ops@example.com")]
                 time.sleep(0.5)
                 assert len(got) == 1
+        finally:
+            assert d.stop() == 0, d.log_text()
+    finally:
+        ctl.stop()
+
+
+def test_a_flood_of_200_alarms_in_10_s_is_a_few_digests(tmp_path: Path) -> None:
+    ctl, box, port = _smtp_server()
+    try:
+        d = start_daemon(
+            tmp_path / "home", _smtp_config(port).replace("digest_window_s = 2.0", "digest_window_s = 5.0")
+        )
+        try:
+            with d.client() as c:
+                paths = [f"flood/t{i:03d}" for i in range(200)]
+                c.call("Tags.Import", {"tags": [{"path": p, "data_type": "float64", "source": "memory",
+                                                 "writable": True, "initial_value": "0"} for p in paths]})  # fmt: skip
+                c.call("AlarmRules.Import", {"rules": [{"tag": p, "kind": "hi", "limit": 1, "priority": "critical"}
+                                                       for p in paths]})  # fmt: skip
+                began = time.monotonic()
+                for i, p in enumerate(paths):
+                    c.call("Tags.Write", {"path": p, "value": 5})
+                    time.sleep(max(0.0, began + (i + 1) * 0.05 - time.monotonic()))
+                assert c.call("Alarms.List", {})["counts"]["unacked"] == 200
+                notified = wait_until(
+                    lambda: len(c.call("Alarms.History", {"events": ["notified"]})["events"]) == 200 or None,
+                    "every alarm mailed", timeout=20,
+                )  # fmt: skip
+                assert notified
+                listed = [
+                    n for m in box.mails for n in re.findall(r"flood/t\d{3}:hi", m.get_body(("plain",)).get_content())
+                ]
+                assert sorted(set(listed)) == sorted(f"{p}:hi" for p in paths) and len(listed) == 200
+                # The first alarm goes at once, the rest in one digest per 5-s window.
+                assert 2 <= len(box.mails) <= 1 + 3 + 1, [str(m["Subject"]) for m in box.mails]
+                assert re.fullmatch(
+                    r"\[SCADA\] \d+ alarms \(\d+ critical\) at test", str(box.mails[-1]["Subject"]).strip()
+                )
         finally:
             assert d.stop() == 0, d.log_text()
     finally:

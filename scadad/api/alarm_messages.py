@@ -330,7 +330,7 @@ class AlarmKpis(Result):
     per_operator_per_10min_avg: float
     per_operator_per_10min_max: float
     per_operator_per_day: float
-    flood_pct: float  # share of 10-min windows with more than 10 activations
+    flood_pct: float  # share of 10-min windows with more than 10 activations per operator
     flood_windows: int
     windows: int
     bad_actors: list[AlarmCount]
