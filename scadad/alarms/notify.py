@@ -3,7 +3,7 @@
 How the alarm engine uses it
 ----------------------------
     notifier = Notifier(settings.smtp, settings.alarms.email, site=..., tz=...,
-                        journal=engine.note, is_unacked=engine.is_unacked)
+                        journal=journal_row, is_unacked=is_unacked)  # see alarms/manager.py
     task = asyncio.create_task(notifier.run())   # the background task
     ...
     notifier.offer([Notice(...), ...])           # on the loop: never blocks, never raises
