@@ -47,6 +47,7 @@ bench: $(BIN)/scadad
 	$(BIN)/python bench/historian.py
 	$(BIN)/python bench/acquisition.py
 	$(BIN)/python bench/console.py
+	$(BIN)/python bench/alarms.py
 
 clean:
 	rm -rf $(VENV) $(RUN_DIR) .pytest_cache .hypothesis *.egg-info

@@ -22,8 +22,14 @@ def console(
     login: Annotated[
         bool, typer.Option("--login", help="log in at start even if your Unix identity or a saved session works")
     ] = False,
+    bell: Annotated[
+        bool,
+        typer.Option(
+            "--bell/--no-bell", help="ring the terminal bell on a new critical alarm (the header flashes either way)"
+        ),
+    ] = True,
 ) -> None:
-    """Full-screen operator console: overview, tags, trends, devices. Press ? for keys, Ctrl+P for every action.
+    """Full-screen operator console: overview, tags, trends, devices, alarms. Press ? for keys, Ctrl+P for every action.
 
     Uses the session saved by `scadactl login` (or $SCADA_TOKEN) if there is one; otherwise the console asks you to log in when the daemon needs it. A session opened inside the console lives as long as the console and is logged out when you quit.
 
@@ -41,6 +47,7 @@ def console(
         theme="scada-light" if light else "scada-dark",
         login=login,
         start=screen,
+        bell=bell,
     )
     app.run()
 

@@ -340,3 +340,28 @@ def test_hanging_mail_relay_does_not_delay_alarms(tmp_path: Path) -> None:
             assert d.stop() == 0, d.log_text()
     finally:
         hang.close()
+
+
+def test_watch_streams_changes_and_deleted_rules(tmp_path: Path) -> None:
+    d = start_daemon(tmp_path / "home")
+    try:
+        with d.client() as c, d.client() as w:
+            c.call("Tags.Create", {"path": "p/x/t", "data_type": "float64", "source": "memory", "writable": True,
+                                   "initial_value": "0"})  # fmt: skip
+            rule = c.call("AlarmRules.Create", {"tag": "p/x/t", "kind": "hi", "limit": 10, "priority": "critical"})
+            stream = w.stream("Alarms.Watch", {"pattern": "p/**"})
+            first = next(stream)
+            assert first["initial"] and first["alarms"] == [] and first["counts"]["active"] == 0
+            c.call("Tags.Write", {"path": "p/x/t", "value": 11})
+            ev = next(stream)
+            assert [a["name"] for a in ev["alarms"]] == ["p/x/t:hi"] and ev["alarms"][0]["state"] == "unack_active"
+            assert [(e["event"], e["state"], e["value"]) for e in ev["events"]] == [("activated", "unack_active", 11.0)]
+            assert ev["counts"]["unacked_by_priority"]["critical"] == 1 and ev["removed"] == []
+            c.call("AlarmRules.Delete", {"alarm": "p/x/t:hi"})
+            ev = next(stream)
+            assert ev["removed"] == [rule["id"]] and ev["alarms"] == [] and ev["counts"]["active"] == 0
+            # The journal keeps the deleted alarm's rows.
+            rows = c.call("Alarms.History", {"pattern": "p/**"})["events"]
+            assert [r["event"] for r in rows] == ["activated"] and rows[0]["tag"] == "p/x/t"
+    finally:
+        assert d.stop() == 0, d.log_text()

@@ -3,7 +3,10 @@
 The daemon runs the simulated plant with a fixed seed and a fixed clock, so every value,
 timestamp, age and response time it hands out is the same on every run; the console's
 own clock is fixed to the same instant, and it acts as a logged-in user "chief" (not
-the Unix user running the tests, which differs between machines). A changed screen fails here and the report
+the Unix user running the tests, which differs between machines). Five alarm rules on
+simulated values that stand still under the fixed clock (`SNAP_ALARMS`) keep five
+alarms active and unacknowledged for every screen's header; the one case that
+acknowledges one puts them back afterwards. A changed screen fails here and the report
 (`snapshot_report.html`) shows the difference; `pytest --snapshot-update` accepts it
 after a person has looked.
 """
@@ -24,12 +27,26 @@ from scadad.api.client import Client
 from tests.conftest import RunningDaemon, start_daemon
 from tests.tui_support import SIM
 from tui.app import ConsoleApp
+from tui.screens.alarms import AlarmTable
 from tui.screens.base import ConsoleScreen
 
 PASSWORD = "brisk-otter-lantern-47"
 FIXED = "2026-06-01T12:00:00+00:00"
 FIXED_S = datetime.fromisoformat(FIXED).timestamp()
 SIZES = [(80, 24), (160, 48)]
+# Alarms that stand while the plant's values do (the fixed clock): one of each priority,
+# two high. Imported with update, so a demo rule of the simulated plant on the same
+# tag and kind cannot make them differ.
+SNAP_ALARMS = [
+    {"tag": "sim/em24-2/current_l3", "kind": "hi", "limit": 140.0, "priority": "critical",
+     "message": "Feeder 2 overcurrent L3: {value} {units} > {limit} {units}"},
+    {"tag": "sim/pm5xxx-1/current_l1", "kind": "hi", "limit": 150.0, "priority": "high"},
+    {"tag": "sim/em24-2/voltage_l3", "kind": "lo", "limit": 228.5, "priority": "high"},
+    {"tag": "sim/inverter-4/dc_voltage", "kind": "hi", "limit": 560.0, "priority": "medium"},
+    {"tag": "sim/dg-3/engine_hours", "kind": "hi", "limit": 500.0, "priority": "low",
+     "message": "Generator service due: {value} {units} run"},
+]  # fmt: skip
+SNAP_ALARM_NAMES = [f"{a['tag']}:{a['kind']}" for a in SNAP_ALARMS]
 
 
 @dataclass
@@ -64,9 +81,29 @@ def frozen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Frozen]:
                 if all(latest):
                     break
                 time.sleep(0.1)
-        yield Frozen(d, token)
+            c.call("AlarmRules.Import", {"rules": SNAP_ALARMS, "update": True})
+        f = Frozen(d, token)
+        rearm(f)
+        yield f
     finally:
         assert d.stop() == 0
+
+
+def rearm(f: Frozen) -> None:
+    """Every snapshot alarm active and unacknowledged again (a rule disabled returns to
+    normal; enabled, it activates anew on the standing value, at the fixed instant)."""
+    with Client(f.socket) as c:
+        c.token = f.token
+        for name in SNAP_ALARM_NAMES:
+            c.call("AlarmRules.Update", {"alarm": name, "enabled": False})
+            c.call("AlarmRules.Update", {"alarm": name, "enabled": True})
+        deadline = time.monotonic() + 10
+        while True:
+            states = {a["name"]: a["state"] for a in c.call("Alarms.List", {"all": True})["alarms"]}
+            if all(states.get(n) == "unack_active" for n in SNAP_ALARM_NAMES):
+                return
+            assert time.monotonic() < deadline, f"snapshot alarms not re-armed: {states}"
+            time.sleep(0.05)
 
 
 def console(f: Frozen, start: str, theme: str = "scada-dark") -> ConsoleApp:
@@ -105,6 +142,36 @@ def test_screen(snap_compare, frozen: Frozen, screen: str, size: tuple[int, int]
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_alarms(snap_compare, frozen: Frozen, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    """Unacknowledged alarms: critical first in reverse video (the cursor moved off it)."""
+    rearm(frozen)
+    assert snap_compare(console(frozen, "alarms"), terminal_size=size, run_before=lambda p: settled(p, "down"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_alarms_after_ack(snap_compare, frozen: Frozen, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    """The critical alarm acknowledged with a: a plain row among the loud ones, one fewer in the header."""
+    rearm(frozen)
+
+    async def acknowledge(pilot: Pilot) -> None:
+        await settled(pilot)
+        await pilot.press("a")
+        table = pilot.app.screen.query_one(AlarmTable)
+        critical = SNAP_ALARM_NAMES[0]
+        for _ in range(100):
+            if getattr(table.get_cell(critical, "state"), "plain", "") == "ACK" and pilot.app.header_state.alarms:
+                if pilot.app.header_state.alarms.unacked == len(SNAP_ALARMS) - 1:
+                    break
+            await pilot.pause(0.05)
+        await settled(pilot, "down")
+
+    try:
+        assert snap_compare(console(frozen, "alarms"), terminal_size=size, run_before=acknowledge)
+    finally:
+        rearm(frozen)  # the other cases see every alarm unacknowledged, in any order
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_tag_detail(snap_compare, frozen: Frozen, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     async def open_detail(pilot: Pilot) -> None:
         await settled(pilot, "enter")
@@ -138,5 +205,6 @@ def test_snapshot_files_exist_for_every_case() -> None:
     folder = Path(__file__).parent / "__snapshots__" / "test_tui_snapshots"
     names = {p.stem for p in folder.glob("*.svg")} if folder.exists() else set()
     expected = {f"test_screen[{s}-{w}x{h}]" for s in ("overview", "tags", "trends", "devices") for w, h in SIZES}
-    expected |= {f"test_{n}[{w}x{h}]" for n in ("tag_detail", "help", "login", "light_theme") for w, h in SIZES}
+    cases = ("tag_detail", "help", "login", "light_theme", "alarms", "alarms_after_ack")
+    expected |= {f"test_{n}[{w}x{h}]" for n in cases for w, h in SIZES}
     assert expected <= names, f"missing snapshots: {sorted(expected - names)}"

@@ -20,18 +20,24 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.theme import Theme
 
-from scadad.api.errors import PermissionDenied, ScadaError, Unavailable
+from scadad.api.errors import PermissionDenied, ResourceExhausted, ScadaError, Unavailable
 from tui import format as fmt
-from tui.link import Link, LinkState
+from tui.alarm_data import rings_bell
+from tui.link import Link, LinkState, Subscription
 from tui.screens import SCREENS
 from tui.screens.help import HelpScreen, binding_rows
 from tui.screens.login import LoginScreen
-from tui.widgets.header import HeaderState, StatusHeader
+from tui.widgets.header import AlarmSummary, HeaderState, StatusHeader
 
 Clock = Callable[[], float]
 
 # How long quitting or logging out waits for a hung daemon to end the session.
 LOGOUT_TIMEOUT_S = 2.0
+# A new critical alarm flashes the header's alarm figures: on and off, this many halves.
+FLASH_STEPS = 6
+FLASH_STEP_S = 0.5
+# After the daemon dropped the alarm stream (a flood the console fell behind on).
+ALARM_REOPEN_S = 1.0
 
 # ISA-101 greys: a calm grey plant, so that red and amber mean "look here".
 THEMES = [
@@ -67,10 +73,12 @@ THEMES = [
 
 
 class ConsoleApp(App[None]):
-    """The operator console. ``clock`` is injectable so snapshot tests get fixed times."""
+    """The operator console. ``clock`` is injectable so snapshot tests get fixed times;
+    ``bell`` False keeps the terminal bell silent on new critical alarms (the header's
+    alarm figures still flash)."""
 
     TITLE = "SCADA console"
-    CSS_PATH = "console.tcss"
+    CSS_PATH = Path(__file__).with_name("console.tcss")  # absolute: subclasses elsewhere find it too
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
         *(Binding(e.key, f"show('{e.name}')", e.title, show=False) for e in SCREENS),
@@ -95,6 +103,7 @@ class ConsoleApp(App[None]):
         theme: str = "scada-dark",
         login: bool = False,
         start: str = "overview",
+        bell: bool = True,
     ) -> None:
         super().__init__()
         self.link = Link(socket_path, token)
@@ -108,6 +117,9 @@ class ConsoleApp(App[None]):
         self.own_token: str | None = None  # a session this console opened (and closes at exit)
         self._login_open = False
         self.header_state = HeaderState()
+        self.bell_on_critical = bell
+        self.alarm_sub: Subscription | None = None
+        self._flash_steps = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -126,6 +138,11 @@ class ConsoleApp(App[None]):
         await self.switch_mode(self.start_mode)
         self._tick()
         self.set_interval(1.0, self._tick)
+        # The header's alarm figures: one stream for the console's life, restarted by the
+        # link after every reconnect and login (refused without alarms.read: "—").
+        self.alarm_sub = self.link.subscribe(
+            "Alarms.Watch", {"initial": True}, self._on_alarm_event, on_error=self._on_alarm_error
+        )
         self.link.start()
 
     async def on_unmount(self) -> None:
@@ -143,6 +160,8 @@ class ConsoleApp(App[None]):
     def _on_link_state(self, state: LinkState) -> None:
         if state is LinkState.ONLINE:
             return  # announced by _on_connect, once the site, zone and identity are known
+        if state is LinkState.LOST:
+            self.header_state.alarms = None  # not known while away; the stream re-bases it
         self._announce(state)
         if state is LinkState.LOST:
             self.notify("Connection to scadad lost; retrying.", title="Connection lost", severity="error", timeout=4)
@@ -187,6 +206,43 @@ class ConsoleApp(App[None]):
         roles = ",".join(who.get("roles") or []) or "no role"
         self.header_state.user = f"{name} ({roles})"
         self.refresh_header()
+
+    # ------------------------------------------------------------------ alarms
+
+    def _on_alarm_event(self, event: dict[str, Any]) -> None:
+        """Alarms.Watch: the header's counts; a new critical alarm rings and flashes."""
+        self.header_state.alarms = AlarmSummary.from_counts(event.get("counts") or {})
+        if rings_bell(event):
+            self.alert_critical()
+        self.refresh_header()
+
+    def _on_alarm_error(self, exc: ScadaError) -> None:
+        self.header_state.alarms = None
+        self.refresh_header()
+        if isinstance(exc, ResourceExhausted):
+            self.set_timer(ALARM_REOPEN_S, self._reopen_alarms)
+
+    def _reopen_alarms(self) -> None:
+        if self.alarm_sub is not None:
+            self.link.restart(self.alarm_sub)
+
+    def alert_critical(self) -> None:
+        """A new critical alarm: the terminal bell (unless silenced) and a flash of the
+        header's alarm figures, wherever the operator is."""
+        if self.bell_on_critical:
+            self.bell()
+        starting = self._flash_steps == 0
+        self._flash_steps = FLASH_STEPS
+        self.header_state.alarm_flash = True
+        if starting:
+            self.set_timer(FLASH_STEP_S, self._flash_step)
+
+    def _flash_step(self) -> None:
+        self._flash_steps -= 1
+        self.header_state.alarm_flash = self._flash_steps > 0 and self._flash_steps % 2 == 0
+        self.refresh_header()
+        if self._flash_steps > 0:
+            self.set_timer(FLASH_STEP_S, self._flash_step)
 
     def may(self, permission: str) -> bool:
         """Whether the current identity holds ``permission`` (the daemon decides anyway)."""

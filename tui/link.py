@@ -177,6 +177,12 @@ class Link:
             self._start(sub)
         return sub
 
+    def restart(self, sub: Subscription) -> None:
+        """Open ``sub``'s stream again now (one the daemon ended, e.g. after a flood);
+        while offline the reconnect does it."""
+        if not sub.cancelled and self.state is LinkState.ONLINE:
+            self._start(sub)
+
     def resubscribe_all(self) -> None:
         """Restart every stream (after a login changed what the caller may see)."""
         for sub in self.subscriptions:

@@ -51,6 +51,7 @@ class AlarmUpdate:
 
     rule_ids: list[int]
     events: list[EventRow]
+    removed: list[int] = field(default_factory=list)  # rules deleted (their alarms are gone)
 
 
 @dataclass(slots=True)
@@ -116,6 +117,8 @@ class AlarmEngine:
         self._roc.pop(rule_id, None)
         self._dirty.discard(rule_id)
         self._counts = None
+        if self.bus.has_subscribers(TOPIC):
+            self.bus.publish(TOPIC, AlarmUpdate([], [], [rule_id]))
 
     def _index(self, rule: Rule) -> None:
         self.by_name[rule.name] = rule

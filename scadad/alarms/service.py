@@ -224,13 +224,17 @@ class AlarmsService(Service):
                 except Dropped as exc:
                     raise ResourceExhausted(f"{exc}; open the stream again") from None
                 ids = sorted({i for u in more for i in u.rule_ids if wanted(i)})
-                if not ids:
+                # A deleted rule no longer says whether it matched the filter: every
+                # client hears of it and drops the id if it had it.
+                removed = sorted({i for u in more for i in u.removed})
+                if not ids and not removed:
                     continue
                 rows = [r for u in more for r in u.events if wanted(r.rule_id)]
                 yield AlarmWatchEvent(
                     alarms=[self.alarms.alarm(i) for i in ids if i in engine.rules],
                     events=[event_message(r) for r in rows],
                     counts=self.alarms.counts(),
+                    removed=removed,
                 )
 
 

@@ -280,8 +280,9 @@ class AlarmHistory(Result):
 
 class AlarmWatch(Params):
     """A stream of alarm changes: each event carries the alarms whose state changed, the
-    journal rows behind them and the new counts. `initial` first sends every alarm not
-    in normal state."""
+    journal rows behind them, the ids of alarms whose rule was deleted, and the new
+    counts (always for the whole site, whatever the filter). `initial` first sends every
+    alarm not in normal state."""
 
     pattern: TagPattern = "**"
     area: Area | None = None
@@ -293,6 +294,7 @@ class AlarmWatchEvent(Result):
     events: list[AlarmEvent]
     counts: AlarmCounts
     initial: bool = False
+    removed: list[int] = []  # alarm ids whose rule was deleted
 
 
 class AlarmKpiParams(Params):

@@ -47,6 +47,12 @@ def _devices() -> Screen[None]:
     return DevicesScreen()
 
 
+def _alarms() -> Screen[None]:
+    from tui.screens.alarms import AlarmsScreen
+
+    return AlarmsScreen()
+
+
 SCREENS: list[ScreenEntry] = [
     ScreenEntry(
         "overview", "Overview", "1", "O", "plant summary: devices, tag quality, power, trends, events", _overview
@@ -54,4 +60,8 @@ SCREENS: list[ScreenEntry] = [
     ScreenEntry("tags", "Tags", "2", "T", "tag browser: live values by hierarchy, search, write", _tags),
     ScreenEntry("trends", "Trends", "3", "R", "history of one or more tags over 1 h to 7 d, live tail", _trends),
     ScreenEntry("devices", "Devices", "4", "D", "communication health per device, enable / disable", _devices),
+    # L, not A: on the Alarms screen A acknowledges every listed alarm.
+    ScreenEntry(
+        "alarms", "Alarms", "5", "L", "current alarms by priority: acknowledge, shelve, comment, history", _alarms
+    ),
 ]

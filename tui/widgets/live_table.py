@@ -21,11 +21,16 @@ as is (no markup). A cell is cut to its column's width, with an ellipsis unless 
 `overflow` says otherwise, and right-aligned when its column is or its `justify` is
 "right". Keys the table does not hold are ignored by `update_cell` and `move_cursor`: a
 live stream may name a row just filtered away.
+
+A row may carry a style of its own (`set_rows(..., styles=)`, `set_row_style`), drawn
+across the whole line, padding included: an unacknowledged alarm in its priority's
+colour, a critical one in reverse video. Under the cursor the cursor's look wins (a row
+style's bold stays), so the cursor is never lost on a loud row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -120,6 +125,7 @@ class LiveTable(ScrollView, can_focus=True):
         self._keys: tuple[str, ...] = ()
         self._row_index: dict[str, int] = {}
         self._cells: dict[str, list[Cell]] = {}
+        self._row_styles: dict[str, Style] = {}
         self._cursor = 0
         self._strips: dict[str, Strip] = {}  # rendered row lines, full table width, by row key
         self._header: Strip | None = None
@@ -154,8 +160,11 @@ class LiveTable(ScrollView, can_focus=True):
         self._column_index = {c.key: i for i, c in enumerate(columns)}
         self._invalidate()
 
-    def set_rows(self, rows: Iterable[tuple[str, Sequence[Cell]]]) -> None:
-        """Replace every row: ``(key, cells)`` pairs, cells in column order.
+    def set_rows(
+        self, rows: Iterable[tuple[str, Sequence[Cell]]], styles: Mapping[str, Style | str] | None = None
+    ) -> None:
+        """Replace every row: ``(key, cells)`` pairs, cells in column order, and the row
+        styles (by key; rows not named have none).
 
         The cursor stays on its row if that row is still there, else goes to the top.
         """
@@ -168,6 +177,7 @@ class LiveTable(ScrollView, can_focus=True):
             values = list(row[:n])
             cells[key] = values + [""] * (n - len(values))
         self._cells = cells
+        self._row_styles = {k: _style(v) for k, v in (styles or {}).items() if k in cells and v}
         self._keys = tuple(cells)
         self._row_index = {k: i for i, k in enumerate(self._keys)}
         self._invalidate()
@@ -197,6 +207,25 @@ class LiveTable(ScrollView, can_focus=True):
         self._strips.pop(key, None)
         self._refresh_row(self._row_index[key])  # a no-op out of view: drawn when scrolled in
         return True
+
+    def set_row_style(self, key: str, style: Style | str | None) -> bool:
+        """Give row ``key`` a style across its whole line (None: none); repaint it if in
+        view. False for a row the table does not have."""
+        if key not in self._cells:
+            return False
+        new = _style(style) if style else None
+        if self._row_styles.get(key) == new:
+            return True
+        if new is None:
+            del self._row_styles[key]
+        else:
+            self._row_styles[key] = new
+        self._strips.pop(key, None)
+        self._refresh_row(self._row_index[key])
+        return True
+
+    def row_style(self, key: str) -> Style | None:
+        return self._row_styles.get(key)
 
     def visible_keys(self) -> Sequence[str]:
         """Keys of the rows in view, top to bottom."""
@@ -336,7 +365,12 @@ class LiveTable(ScrollView, can_focus=True):
         strip = self._strips.get(key)
         if strip is None:
             on_cursor = index == self._cursor
-            strip = self._draw(self._cells[key], base + cursor if on_cursor else base, on_cursor)
+            row = self._row_styles.get(key)
+            if on_cursor:
+                style = base + cursor + Style(bold=True) if row is not None and row.bold else base + cursor
+            else:
+                style = base + row if row is not None else base
+            strip = self._draw(self._cells[key], style, on_cursor)
             self._strips[key] = strip
         return strip.crop_extend(scroll_x, scroll_x + width, base)
 
@@ -354,6 +388,10 @@ class LiveTable(ScrollView, can_focus=True):
         # (Text.render drops the text's own style when it has no spans.)
         segments = list(line.render(self.app.console)) if line.spans else [Segment(line.plain, style)]
         return Strip(segments, line.cell_len)
+
+
+def _style(style: Style | str) -> Style:
+    return Style.parse(style) if isinstance(style, str) else style
 
 
 def _fit(cell: Cell, column: Column) -> Text:
