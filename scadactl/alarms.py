@@ -21,7 +21,7 @@ import typer
 from rich.markup import escape
 
 from scadactl import files
-from scadactl.devices import export_specs, format_age, parse_iso, spec_file_error
+from scadactl.devices import export_specs, format_age, parse_iso, print_import, spec_file_error
 from scadactl.history import parse_duration, parse_time, utc_text
 from scadactl.output import (
     Column,
@@ -1018,22 +1018,7 @@ def rule_import(
         fail(g, in_file(exc, file, fmt, len(specs)))
     finally:
         client.close()
-    if g.json:
-        emit_json(res)
-        return
-    if g.quiet:
-        return
-    created, updated, unchanged = res["created"], res["updated"], res["unchanged"]
-    if res["dry_run"]:
-        head = f"dry run of {file} ({len(specs)} rules), nothing changed: would create {len(created)}, update {len(updated)}"
-    else:
-        head = f"imported {file} ({len(specs)} rules): created {len(created)}, updated {len(updated)}"
-    g.out.print(f"{escape(head)}, {len(unchanged)} unchanged", highlight=False)
-    for label, names in (("to create" if res["dry_run"] else "created", created),
-                         ("to update" if res["dry_run"] else "updated", updated)):  # fmt: skip
-        if names:
-            shown = ", ".join(names[:10]) + (f" ... (+{len(names) - 10})" if len(names) > 10 else "")
-            g.out.print(f"  {label}: {escape(shown)}", highlight=False)
+    print_import(g, res, file, len(specs), "rules")
 
 
 @rule_app.command("export")

@@ -88,6 +88,11 @@ def import_specs(g: Globals, kind: files.Kind, method: str, file: str, fmt: str 
     except files.SpecFileError as exc:
         raise spec_file_error(g, exc) from None
     res = call(g, method, {kind.table: msgspec.to_builtins(specs), "update": update, "dry_run": dry_run})
+    print_import(g, res, file, len(specs), kind.table)
+
+
+def print_import(g: Globals, res: dict[str, Any], file: str, count: int, noun: str) -> None:
+    """An ImportResult for people: the counts, then what was (or would be) created and updated."""
     if g.json:
         emit_json(res)
         return
@@ -95,9 +100,11 @@ def import_specs(g: Globals, kind: files.Kind, method: str, file: str, fmt: str 
         return
     created, updated, unchanged = res["created"], res["updated"], res["unchanged"]
     if res["dry_run"]:
-        head = f"dry run of {file} ({len(specs)} {kind.table}), nothing changed: would create {len(created)}, update {len(updated)}"
+        head = (
+            f"dry run of {file} ({count} {noun}), nothing changed: would create {len(created)}, update {len(updated)}"
+        )
     else:
-        head = f"imported {file} ({len(specs)} {kind.table}): created {len(created)}, updated {len(updated)}"
+        head = f"imported {file} ({count} {noun}): created {len(created)}, updated {len(updated)}"
     g.out.print(f"{escape(head)}, {len(unchanged)} unchanged", highlight=False)
     for label, names in (("created" if not res["dry_run"] else "to create", created),
                          ("updated" if not res["dry_run"] else "to update", updated)):  # fmt: skip

@@ -16,7 +16,7 @@ ones are dim.
 from __future__ import annotations
 
 import re
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from typing import Any
 
 from rich.text import Text
@@ -123,14 +123,7 @@ def value_text(a: Alarm) -> str:
     return f"{fmt.format_value(value)} {a.get('units') or ''}".rstrip()
 
 
-def time_text(value: Any, now: float, tz: tzinfo) -> str:
-    """A time in the site's zone: the time today, the date and time before today."""
-    t = fmt.parse_time(value)
-    if t is None:
-        return "—"
-    local = t.astimezone(tz)
-    today = datetime.fromtimestamp(now, tz).date()
-    return local.strftime("%H:%M:%S" if local.date() == today else "%m-%d %H:%M")
+time_text = fmt.local_time_text
 
 
 def alarm_cells(a: Alarm, now: float, tz: tzinfo, short: bool = False) -> dict[str, Text]:

@@ -117,3 +117,13 @@ def parse_span(text: str) -> timedelta:
     if n <= 0 or n * factor > 366 * 86400:
         raise ValueError(f"{text!r} is out of range: between 1 s and 366 d")
     return timedelta(seconds=n * factor)
+
+
+def local_time_text(value: Any, now: float, tz: tzinfo) -> str:
+    """A time in the site's zone: the time of day when it is today, else date and time."""
+    t = parse_time(value)
+    if t is None:
+        return "—"
+    local = t.astimezone(tz)
+    today = datetime.fromtimestamp(now, tz).date()
+    return local.strftime("%H:%M:%S" if local.date() == today else "%m-%d %H:%M")

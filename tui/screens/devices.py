@@ -9,7 +9,6 @@ connecting amber, disabled dim); the selected device's last error is spelled out
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from rich.text import Text
@@ -69,16 +68,6 @@ def ms_text(ms: float | None) -> str:
     return f"{ms:.1f}" if ms < 100 else f"{ms:.0f}"
 
 
-def since_text(value: Any, now: float, tz: Any) -> str:
-    """When a state began: the time today, the date and time before today."""
-    t = fmt.parse_time(value)
-    if t is None:
-        return "—"
-    local = t.astimezone(tz)
-    today = datetime.fromtimestamp(now, tz).date()
-    return local.strftime("%H:%M:%S" if local.date() == today else "%m-%d %H:%M")
-
-
 def device_cells(d: dict[str, Any], now: float, tz: Any) -> dict[str, Any]:
     """The table cells of one device, by column key."""
     last_good = fmt.age_s(now, d.get("last_good"))
@@ -90,7 +79,7 @@ def device_cells(d: dict[str, Any], now: float, tz: Any) -> dict[str, Any]:
         "name": d["name"],
         "protocol": d.get("protocol", ""),
         "state": state_text(d.get("state", "")),
-        "since": since_text(d.get("since"), now, tz),
+        "since": fmt.local_time_text(d.get("since"), now, tz),
         "last_good": "—" if last_good is None else f"{fmt.format_age(last_good)} ago",
         "errors": Text(str(errors), justify="right"),
         "p99": Text(ms_text(d.get("p99_ms")), justify="right"),
