@@ -91,6 +91,9 @@ def parse_cell(text: str, types: Sequence[msgspec.inspect.Type]) -> Any:
     """A CSV cell as the field's type; raises ValueError with a short reason."""
     I = msgspec.inspect  # noqa: E741, N806
     for t in types:
+        if isinstance(t, I.ListType):
+            # A list in one cell: items separated by ';' (e.g. sentinels "-32768;65535").
+            return [parse_cell(x, [t.item_type]) for x in text.split(";") if x.strip()]
         if isinstance(t, I.LiteralType):
             for v in t.values:
                 if str(v) == text.strip():
@@ -119,6 +122,8 @@ def parse_cell(text: str, types: Sequence[msgspec.inspect.Type]) -> Any:
 def format_cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, list):
+        return ";".join(format_cell(v) for v in value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):

@@ -229,6 +229,12 @@ class TagSpec(Params):
     writable: bool = False
     initial_value: ShortText | None = None
     retention_days: Annotated[int, msgspec.Meta(ge=1, le=36_500)] | None = None
+    # Raw values the device sends for "not available" (e.g. 0x8000 = -32768 on an int16):
+    # the tag goes BAD (sensor_failure) instead of showing them as a reading.
+    sentinels: Annotated[list[float], msgspec.Meta(max_length=8)] = []
+    # A device encoding decoded after scaling: pf_4q is the four-quadrant power factor
+    # of Schneider PM5000-family meters (-2..2 folded back to a signed PF in -1..1).
+    transform: Literal["pf_4q"] | None = None
 
 
 class TagValue(Result):
@@ -290,6 +296,8 @@ class TagUpdate(Params):
     writable: bool | UnsetType = UNSET
     initial_value: ShortText | None | UnsetType = UNSET
     retention_days: Annotated[int, msgspec.Meta(ge=1, le=36_500)] | None | UnsetType = UNSET
+    sentinels: Annotated[list[float], msgspec.Meta(max_length=8)] | UnsetType = UNSET
+    transform: Literal["pf_4q"] | None | UnsetType = UNSET
 
 
 class TagImport(Params):
@@ -406,6 +414,7 @@ class SimStart(Params):
     # Seed of the models (same seed, same plant); default: the daemon's [simulator] seed.
     seed: Annotated[int, msgspec.Meta(ge=0)] | None = None
     alarms: bool = True  # add the demo alarm rules (tank level, voltage, fuel, comm loss ...)
+    meters: bool = True  # add the demo meter hierarchy (grid, DG, solar, main bus, feeders, loads)
 
 
 class SimDevice(Result):

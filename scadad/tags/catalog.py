@@ -35,7 +35,8 @@ _DEVICE_COLUMNS = (
 _TAG_COLUMNS = (
     "path", "description", "data_type", "source", "device_id", "address", "function_code", "scan_group_id",
     "expression", "units", "raw_low", "raw_high", "eng_low", "eng_high", "deadband", "deadband_mode",
-    "writable", "initial_value", "string_length", "byte_order", "word_order", "retention_days",
+    "writable", "initial_value", "string_length", "byte_order", "word_order", "retention_days", "sentinels_json",
+    "transform",
 )  # fmt: skip
 
 
@@ -158,6 +159,7 @@ class Catalog:
             row["scan_group"] = group_names.get(row.pop("scan_group_id"), DEFAULT_GROUP)
             row["function"] = row.pop("function_code")
             row["writable"] = bool(row["writable"])
+            row["sentinels"] = json.loads(row.pop("sentinels_json") or "[]")
             row = {k: v for k, v in row.items() if v is not None}
             spec = msgspec.convert(row, TagSpec)
             rec = TagRec(r[0], spec, r[-2], r[-1])
@@ -510,6 +512,8 @@ class Catalog:
                 row[c] = self.groups[spec.scan_group].id
             elif c == "function_code":
                 row[c] = spec.function
+            elif c == "sentinels_json":
+                row[c] = json.dumps(spec.sentinels)
             else:
                 row[c] = getattr(spec, c)
         return row

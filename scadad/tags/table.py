@@ -42,7 +42,7 @@ class LiveTag:
     __slots__ = (
         "id", "path", "spec", "units", "value", "quality", "reason", "detail", "source_us", "server_us",
         "k", "b", "raw_lo", "raw_hi", "db_abs", "db_pct", "hist_value", "numeric", "data_type",
-        "dependents", "expr", "rank", "retention_days", "digits", "historize",
+        "dependents", "expr", "rank", "retention_days", "digits", "historize", "sentinels", "pf_4q",
     )  # fmt: skip
 
     def __init__(self, tag_id: int, spec: TagSpec) -> None:
@@ -69,6 +69,8 @@ class LiveTag:
         # System tags (negative ids, not in the store) are live only.
         self.historize = self.numeric and self.id > 0
         self.retention_days = spec.retention_days
+        self.sentinels: frozenset[float] | None = frozenset(spec.sentinels) if spec.sentinels else None
+        self.pf_4q = spec.transform == "pf_4q"
         if spec.raw_low is not None and spec.raw_high is not None and spec.eng_low is not None:
             assert spec.eng_high is not None
             self.k: float | None = (spec.eng_high - spec.eng_low) / (spec.raw_high - spec.raw_low)
@@ -152,6 +154,16 @@ class LiveTag:
             server_time=from_us(self.server_us) if self.server_us else None,
             units=self.units,
         )
+
+
+def decode_pf_4q(x: float) -> float:
+    """Schneider's four-quadrant power factor register (-2..2) as a signed PF (-1..1):
+    beyond +1 it folds back as 2 - x, below -1 as -2 - x (PM5000 register guide)."""
+    if x > 1.0:
+        return 2.0 - x
+    if x < -1.0:
+        return -2.0 - x
+    return x
 
 
 def change_to_value(c: Change) -> TagValue:
@@ -242,6 +254,9 @@ class TagTable:
                 if tag.numeric and value is not None and not isinstance(value, bool):
                     if value != value:  # NaN: the device's "not available"
                         quality, reason, detail, value = BAD, "sensor_failure", "device sent NaN", tag.value
+                    elif tag.sentinels is not None and value in tag.sentinels:
+                        detail = f"device sent {value!r}: not available"
+                        quality, reason, value = BAD, "sensor_failure", tag.value
                     else:
                         if tag.k is not None:
                             if value < tag.raw_lo or value > tag.raw_hi:
@@ -250,6 +265,8 @@ class TagTable:
                             value = value * tag.k + tag.b
                             if tag.digits is not None:
                                 value = round(value, tag.digits)
+                        if tag.pf_4q:
+                            value = decode_pf_4q(value)
             old_q = tag.quality
             tag.server_us = srv
             if quality is GOOD and old_q is GOOD:
