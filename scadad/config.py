@@ -103,6 +103,7 @@ class SimulatorSettings(_Section):
     # Seed of the models' noise and per-device constants: same seed, same plant.
     seed: Annotated[int, msgspec.Meta(ge=0)] = 1
     alarms: bool = True  # the demo alarm rules (tank level, voltage, fuel, comm loss ...)
+    meters: bool = True  # the demo meter hierarchy (grid, DG, solar, main bus, feeders, loads)
     # Stand the whole daemon's wall clock still at this instant (ISO-8601 with an offset):
     # every timestamp and the simulated plant's time; for repeatable tests and screenshots.
     fixed_clock: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
@@ -156,6 +157,24 @@ class AlarmSettings(_Section):
     email: AlarmEmailSettings = msgspec.field(default_factory=AlarmEmailSettings)
 
 
+class EnergySettings(_Section):
+    # Feeder loss verdicts (parent against the sum of its children, per interval).
+    loss_warn_pct: Annotated[float, msgspec.Meta(ge=0, le=100)] = 3.0
+    loss_alarm_pct: Annotated[float, msgspec.Meta(ge=0, le=100)] = 6.0
+    # Children reading more than the parent by this much: a reversed or mis-ratioed CT.
+    loss_negative_tolerance_pct: Annotated[float, msgspec.Meta(ge=0, le=100)] = 1.0
+    # Below this the parent's energy is too small to judge (meter rounding dominates).
+    loss_min_parent_kwh: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    # A counter step larger than this (kWh between two reads) is a glitch (a wrong
+    # register, a counter that came back from a different base), not energy: it is left
+    # out and the interval marked estimated. 10 MWh is an hour of a 10 MW site.
+    max_counter_step_kwh: Annotated[float, msgspec.Meta(gt=0)] | None = 10_000.0
+    # Grid emission factor for avoided CO2 when a source sets none (kg CO2 per kWh),
+    # and where it comes from.
+    grid_emission_factor_kg_per_kwh: Annotated[float, msgspec.Meta(ge=0)] = 0.727
+    grid_factor_source: str = "India CEA CO2 Baseline Database, FY2023-24 (0.727 t/MWh)"
+
+
 class Settings(_Section):
     site: SiteSettings = msgspec.field(default_factory=SiteSettings)
     paths: PathSettings = msgspec.field(default_factory=PathSettings)
@@ -167,6 +186,7 @@ class Settings(_Section):
     simulator: SimulatorSettings = msgspec.field(default_factory=SimulatorSettings)
     smtp: SmtpSettings = msgspec.field(default_factory=SmtpSettings)
     alarms: AlarmSettings = msgspec.field(default_factory=AlarmSettings)
+    energy: EnergySettings = msgspec.field(default_factory=EnergySettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
 
 

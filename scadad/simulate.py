@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from drivers import clock
 from drivers.registers import INT_RANGES
 from drivers.simulator import PROFILES, Fault, PointSpec, Simulator
 from scadad.acquisition import Acquisition
 from scadad.api.alarm_messages import AlarmRuleSpec
+from scadad.api.energy_messages import GeneratorSpec, MeterSpec, RenewableSpec
 from scadad.api.errors import FailedPrecondition, InvalidArgument, NotFound
 from scadad.api.messages import Empty
 from scadad.api.registry import CallContext, Service, rpc
@@ -71,6 +73,91 @@ def alarm_specs(site: str, device: str, kind: str) -> list[AlarmRuleSpec]:
     ]
 
 
+# The demo's meter hierarchy: a main bus fed by the grid, the generator and the solar
+# inverter, three feeders (the simulated meters) and two loads under the first feeder.
+# The grid incomer and the loads are computed tags, so the numbers add up by
+# construction with a known loss: the bus loses SIM_BUS_LOSS of what the feeders take
+# (the grid delivers what is left), feeder 1 passes on 1 - SIM_FEEDER_LOSS to its loads.
+SIM_BUS_LOSS = 0.02
+SIM_FEEDER_LOSS = 0.02
+_FEEDER_KINDS = ("sdm630", "pm5xxx", "em24")
+_IMPORT = {"sdm630": "import_kwh", "pm5xxx": "import_wh", "em24": "import_kwh"}
+
+
+@dataclass
+class EnergyPlan:
+    """The simulated plant's meters and the computed tags behind the virtual ones."""
+
+    tags: list[TagSpec]
+    meters: list[MeterSpec]
+    generators: list[GeneratorSpec]
+    renewables: list[RenewableSpec]
+
+
+def energy_plan(site: str, devices: list[tuple[str, str]], dg_rated_kw: float = 250.0) -> EnergyPlan | None:
+    """Meters for the simulated devices ((name, kind) pairs); None without three meters."""
+    feeders = [(n, k) for n, k in devices if k in _FEEDER_KINDS][:3]
+    if len(feeders) < 3:
+        return None
+    dg = next((n for n, k in devices if k == "dg"), None)
+    pv = next((n for n, k in devices if k == "inverter"), None)
+    base = f"{site}/energy"
+    kw = [f"{{{site}/{n}/power_total}}" for n, _ in feeders]
+    kwh = [f"{{{site}/{n}/{_IMPORT[k]}}}" for n, k in feeders]
+    grid_kw = f"({' + '.join(kw)}) * {1 + SIM_BUS_LOSS}"
+    grid_kwh = f"({' + '.join(kwh)}) * {1 + SIM_BUS_LOSS}"
+    if dg:
+        grid_kw += f" - {{{site}/{dg}/power_total}}"
+        grid_kwh += f" - {{{site}/{dg}/energy_kwh}}"
+    if pv:
+        grid_kw += f" - {{{site}/{pv}/ac_power}}"
+        grid_kwh += f" - {{{site}/{pv}/total_energy}}"
+
+    def computed(path: str, expr: str, units: str, what: str) -> TagSpec:
+        return TagSpec(path=path, data_type="float64", source="computed", expression=expr, units=units,
+                       description=what)  # fmt: skip
+
+    f1, f1_kind = feeders[0]
+    share = (1 - SIM_FEEDER_LOSS) * 0.6, (1 - SIM_FEEDER_LOSS) * 0.4
+    tags = [
+        computed(f"{base}/grid/power_total", grid_kw, "kW", "grid incomer active power"),
+        computed(f"{base}/grid/import_kwh", grid_kwh, "kWh", "grid incomer import energy"),
+    ]
+    for name, frac in (("load-1a", share[0]), ("load-1b", share[1])):
+        tags.append(computed(f"{base}/{name}/power_total", f"{{{site}/{f1}/power_total}} * {frac:.4f}", "kW",
+                             f"{name} active power"))  # fmt: skip
+        tags.append(computed(f"{base}/{name}/import_kwh", f"{{{site}/{f1}/{_IMPORT[f1_kind]}}} * {frac:.4f}", "kWh",
+                             f"{name} import energy"))  # fmt: skip
+    meters = [
+        MeterSpec(name="main", type="main", site=site, description="main bus (sources in, feeders out)"),
+        MeterSpec(name="grid", type="grid", parent="main", site=site, description="grid incomer",
+                  points={"power_total": f"{base}/grid/power_total", "import_kwh": f"{base}/grid/import_kwh"}),
+    ]  # fmt: skip
+    generators, renewables = [], []
+    if dg:
+        meters.append(MeterSpec(name="dg", type="generator", parent="main", site=site, description="diesel generator",
+                                device=dg, points={
+                                    "power_total": f"{site}/{dg}/power_total", "import_kwh": f"{site}/{dg}/energy_kwh",
+                                    "fuel_level": f"{site}/{dg}/fuel_level", "running": f"{site}/{dg}/running",
+                                    "run_hours": f"{site}/{dg}/engine_hours", "starts": f"{site}/{dg}/start_count"}))  # fmt: skip
+        generators.append(GeneratorSpec(meter="dg", rated_kw=dg_rated_kw, tank_l=1000.0))
+    if pv:
+        meters.append(MeterSpec(name="solar", type="solar", parent="main", site=site, description="rooftop PV",
+                                device=pv, points={"power_total": f"{site}/{pv}/ac_power",
+                                                   "import_kwh": f"{site}/{pv}/total_energy"}))  # fmt: skip
+        renewables.append(RenewableSpec(meter="solar", kind="solar"))
+    for i, (n, k) in enumerate(feeders, 1):
+        meters.append(MeterSpec(name=f"feeder-{i}", type="feeder", parent="main", site=site, device=n,
+                                description=f"feeder {i} ({n})", points={
+                                    "power_total": f"{site}/{n}/power_total", "import_kwh": f"{site}/{n}/{_IMPORT[k]}",
+                                    "pf_total": f"{site}/{n}/pf_total"}))  # fmt: skip
+    for name in ("load-1a", "load-1b"):
+        meters.append(MeterSpec(name=name, type="load", parent="feeder-1", site=site, description=f"{name} on feeder 1",
+                                points={"power_total": f"{base}/{name}/power_total",
+                                        "import_kwh": f"{base}/{name}/import_kwh"}))  # fmt: skip
+    return EnergyPlan(tags, meters, generators, renewables)
+
+
 def tag_spec(site: str, device: str, p: PointSpec, scan_group: str) -> TagSpec:
     """The tag that reads point ``p`` in the model's engineering units."""
     address = str(p.address) if p.bit is None else f"{p.address}.{p.bit}"
@@ -112,7 +199,9 @@ class SimService(Service):
         acq: Acquisition,
         seed: int = 1,
         add_alarms: Callable[[list[AlarmRuleSpec]], Awaitable[object]] | None = None,
+        add_energy: Callable[[EnergyPlan], Awaitable[object]] | None = None,
     ) -> None:
+        self.add_energy = add_energy
         self.catalog = catalog
         self.add_alarms = add_alarms
         self.acq = acq
@@ -166,6 +255,9 @@ class SimService(Service):
             self.acq.apply(changed)
             if self.add_alarms is not None and p.alarms:
                 await self.add_alarms(rules)
+            plan = energy_plan(p.site, [(device_name(d.kind, d.index), d.kind) for d in sim.devices])
+            if self.add_energy is not None and plan is not None and p.meters:
+                await self.add_energy(plan)
         except BaseException:
             await sim.stop()
             raise
