@@ -12,9 +12,11 @@ from scadactl import (
     console,
     db,
     devices,
+    energy,
     equipment,
     history,
     login,
+    meters,
     roles,
     scangroups,
     sessions,
@@ -70,6 +72,8 @@ app.add_typer(tags.app, name="tag")
 app.add_typer(scangroups.app, name="scangroup")
 app.command("history")(history.history)
 app.add_typer(alarms.app, name="alarm")
+app.add_typer(meters.app, name="meter")
+app.add_typer(energy.app, name="energy")
 app.add_typer(sim.app, name="sim")
 app.command("console")(console.console)
 
