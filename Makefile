@@ -48,6 +48,7 @@ bench: $(BIN)/scadad
 	$(BIN)/python bench/acquisition.py
 	$(BIN)/python bench/console.py
 	$(BIN)/python bench/alarms.py
+	$(BIN)/python bench/energy.py
 
 clean:
 	rm -rf $(VENV) $(RUN_DIR) .pytest_cache .hypothesis *.egg-info

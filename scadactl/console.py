@@ -29,7 +29,7 @@ def console(
         ),
     ] = True,
 ) -> None:
-    """Full-screen operator console: overview, tags, trends, devices, alarms. Press ? for keys, Ctrl+P for every action.
+    """Full-screen operator console: overview, tags, trends, devices, alarms, energy. Press ? for keys, Ctrl+P for every action.
 
     Uses the session saved by `scadactl login` (or $SCADA_TOKEN) if there is one; otherwise the console asks you to log in when the daemon needs it. A session opened inside the console lives as long as the console and is logged out when you quit.
 

@@ -131,7 +131,7 @@ async def settled(pilot: Pilot, *keys: str) -> None:
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-@pytest.mark.parametrize("screen", ["overview", "tags", "trends", "devices"])
+@pytest.mark.parametrize("screen", ["overview", "tags", "trends", "devices", "energy"])
 def test_screen(snap_compare, frozen: Frozen, screen: str, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     async def ready(pilot: Pilot) -> None:
         # The overview's events name the Unix user who made the first admin (the
@@ -204,7 +204,8 @@ def test_snapshot_files_exist_for_every_case() -> None:
     """A missing snapshot file would make its case pass on first run: keep them in git."""
     folder = Path(__file__).parent / "__snapshots__" / "test_tui_snapshots"
     names = {p.stem for p in folder.glob("*.svg")} if folder.exists() else set()
-    expected = {f"test_screen[{s}-{w}x{h}]" for s in ("overview", "tags", "trends", "devices") for w, h in SIZES}
+    screens = ("overview", "tags", "trends", "devices", "energy")
+    expected = {f"test_screen[{s}-{w}x{h}]" for s in screens for w, h in SIZES}
     cases = ("tag_detail", "help", "login", "light_theme", "alarms", "alarms_after_ack")
     expected |= {f"test_{n}[{w}x{h}]" for n in cases for w, h in SIZES}
     assert expected <= names, f"missing snapshots: {sorted(expected - names)}"

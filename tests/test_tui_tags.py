@@ -88,7 +88,7 @@ def test_search_filters_by_path_and_description(plant: RunningDaemon) -> None:
             shown = set(table.keys)
             assert "sim/sdm630-0/frequency" in shown and "sim/sdm630-0/voltage_l1" not in shown
             assert all("freq" in k for k in shown)
-            await wait_text(pilot, "4 of 70 tags")
+            await wait_text(pilot, f"4 of {total} tags")
             # Description matches too: "pump running" is only in descriptions (paths use _).
             await pilot.press("escape", "slash", *keys("pump running"))
             await wait_for(pilot, lambda: table.row_count == 1, what="one row by description")

@@ -53,6 +53,12 @@ def _alarms() -> Screen[None]:
     return AlarmsScreen()
 
 
+def _energy() -> Screen[None]:
+    from tui.screens.energy import EnergyScreen
+
+    return EnergyScreen()
+
+
 SCREENS: list[ScreenEntry] = [
     ScreenEntry(
         "overview", "Overview", "1", "O", "plant summary: devices, tag quality, power, trends, events", _overview
@@ -63,5 +69,8 @@ SCREENS: list[ScreenEntry] = [
     # L, not A: on the Alarms screen A acknowledges every listed alarm.
     ScreenEntry(
         "alarms", "Alarms", "5", "L", "current alarms by priority: acknowledge, shelve, comment, history", _alarms
+    ),
+    ScreenEntry(
+        "energy", "Energy", "6", "E", "meter tree, power flow, DG and solar, consumption by hour and day", _energy
     ),
 ]

@@ -5,7 +5,9 @@ What counts as site power and energy is a fixed, visible rule, not configuration
 
 * **Site power** is the sum of every tag named ``power_total`` (a meter's total active
   power) whose units are W, kW or MW, shown in kW. Per-phase powers are not added: they
-  are already in the total.
+  are already in the total. Computed tags are not added either: they are made from
+  others (the energy meters' grid incomer and loads of the simulated plant), which
+  would count the same power twice.
 * **Energy today** is, for every tag whose name starts with ``import`` and whose units
   are Wh, kWh or MWh (a meter's imported-energy counter), its latest value minus the
   first value recorded since local midnight at the site, summed in kWh. A counter with
@@ -250,12 +252,12 @@ class OverviewScreen(ConsoleScreen):
         self.power_tags = {
             t["spec"]["path"]: t["spec"].get("units", "")
             for t in power["tags"]
-            if is_power_tag(t["spec"]["path"], t["spec"].get("units", ""))
+            if is_power_tag(t["spec"]["path"], t["spec"].get("units", "")) and t["spec"].get("source") != "computed"
         }
         self.energy_tags = {
             t["spec"]["path"]: t["spec"].get("units", "")
             for t in energy["tags"]
-            if is_energy_tag(t["spec"]["path"], t["spec"].get("units", ""))
+            if is_energy_tag(t["spec"]["path"], t["spec"].get("units", "")) and t["spec"].get("source") != "computed"
         }
         for t in [*power["tags"], *energy["tags"]]:
             self.values[t["spec"]["path"]] = t["value"]  # until the watch's first batch

@@ -1,6 +1,7 @@
 """TrendPlot: plotext drawn inside a Textual widget, sized to the widget.
 
     plot = TrendPlot(); plot.set_pens(pens, start, end)
+    render_bars(labels, series, width, height)  # stacked bars (tui.widgets.bar_plot)
 
 plotext (6.x, its object API) is imported here and nowhere else in the console. It keeps
 one global figure, so each draw clears it first and finishes before returning (renders
@@ -238,3 +239,43 @@ class TrendPlot(Widget):
                 self._cache = Text(f"cannot draw this trend: {type(exc).__name__}: {exc}", style="dim")
             self._cache_key = key
         return self._cache
+
+
+def render_bars(
+    labels: list[str],
+    series: list[tuple[str, list[float | None]]],
+    width: int,
+    height: int,
+    dark: bool = True,
+    colors: list[str] | None = None,
+    tick_every: int = 1,
+) -> Text:
+    """Stacked bars: one bar per label, one stacked part per series (None counts as 0).
+
+    The x axis names every ``tick_every``-th label; the y axis has round ticks from 0.
+    A slot whose parts are all None or 0 draws no bar (a future hour, a day without data).
+    """
+    if width < 12 or height < 4 or not labels or not series:
+        return Text("no data".center(max(0, width))[:width], style="dim")
+    stacks = [[float(v or 0.0) for v in values] for _, values in series]
+    tops = [sum(parts) for parts in zip(*stacks, strict=True)]
+    if max(tops, default=0.0) <= 0:
+        return Text("no consumption in this span".center(width)[:width] + "\n" * max(0, height // 2), style="dim")
+    fig = plotext.figure
+    plotext.terminal.limit(False, False)
+    fig.clear()
+    fig.theme("colorless")
+    fig.plot_size(width, height)
+    xs = list(range(len(labels)))
+    markers = [
+        plotext.marker("full", plotext.pixel(foreground=_rgb(colors[i] if colors else pen_color(i, dark))))
+        for i in range(len(stacks))
+    ]
+    # (plotext 6.1 draws bars edge to edge unless the outline is off and the width under 0.6.)
+    sig = fig.bar(xs, stacks if len(stacks) > 1 else stacks[0], stacked=len(stacks) > 1, width=0.55,
+                  lines=False, marker=markers if len(stacks) > 1 else markers[0])  # fmt: skip
+    fig.draw(sig)
+    fig.ruler("x").lim(-0.6, len(labels) - 0.4)
+    fig.ruler("x").ticks(xs[::tick_every], labels[::tick_every])
+    _y_axis(fig, 0, [0.0, max(tops)], height)
+    return ansi_to_text(fig.build().string())
