@@ -16,21 +16,10 @@ from aiosmtpd.controller import Controller
 
 from scadad.api.client import Client
 from scadad.api.errors import InvalidArgument, NotFound
-from tests.conftest import RunningDaemon, start_daemon
+from tests.conftest import RunningDaemon, start_daemon, wait_until
 
 SIM = "[simulator]\nenabled = true\nseed = 1\nscan_ms = 200\ntypes = ['pump_plc']\n"
 SP = "sim/pump-plc-0/level_high_sp"  # a writable register of the simulated PLC (default 80 %)
-
-
-def wait_until(fn: Any, what: str, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}; last: {last}")
 
 
 def alarm(c: Client, name: str) -> dict[str, Any]:

@@ -4,13 +4,12 @@ ratios applied, and the API refuses what it cannot use, naming the field."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
 from scadad.api.errors import InvalidArgument
-from tests.conftest import RunningDaemon
+from tests.conftest import RunningDaemon, wait_until
 from tests.tui_support import start_sim_daemon
 
 
@@ -19,17 +18,6 @@ def plant(tmp_path_factory: pytest.TempPathFactory) -> Any:
     d: RunningDaemon = start_sim_daemon(tmp_path_factory.mktemp("energy") / "home")
     yield d
     assert d.stop() == 0, d.log_text()
-
-
-def wait_until(fn: Any, what: str, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last: {last}")
 
 
 def test_the_demo_hierarchy_adds_up_to_its_known_loss(plant: RunningDaemon) -> None:

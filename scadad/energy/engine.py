@@ -197,22 +197,14 @@ class EnergyEngine:
                 acc.p_max = v
         elif role == "import_kwh":
             if v is not None:
-                if lv.imp_last is not None:
-                    step = counter_delta(lv.imp_last, v, max_step=self.settings.max_counter_step_kwh)
-                    if step.delta is not None:
-                        acc.imp += step.delta
-                        acc.counted = True
-                    if step.kind != "ok":
-                        acc.steps.add(step.kind)
+                d = self._step(acc, lv.imp_last, v)
+                if d is not None:
+                    acc.imp += d
+                    acc.counted = True
                 lv.imp_last = v
         elif role == "export_kwh":
             if v is not None:
-                if lv.exp_last is not None:
-                    step = counter_delta(lv.exp_last, v, max_step=self.settings.max_counter_step_kwh)
-                    if step.delta is not None:
-                        acc.exp += step.delta
-                    if step.kind != "ok":
-                        acc.steps.add(step.kind)
+                acc.exp += self._step(acc, lv.exp_last, v) or 0.0
                 lv.exp_last = v
         elif role == "pf_total":
             lv.pf = v
@@ -222,6 +214,15 @@ class EnergyEngine:
         elif role == "running":
             if value is not None and quality != BAD:
                 lv.running.append((ts, bool(value)))
+
+    def _step(self, acc: Acc, last: float | None, v: float) -> float | None:
+        """The energy of one counter step (None: no usable step); odd steps are noted."""
+        if last is None:
+            return None
+        step = counter_delta(last, v, max_step=self.settings.max_counter_step_kwh)
+        if step.kind != "ok":
+            acc.steps.add(step.kind)
+        return step.delta
 
     def _integrate(self, lv: Live, until: int) -> None:
         """Add the held power since the last sample (or the interval start) up to `until`."""

@@ -14,7 +14,7 @@ from typing import Any
 from rich.text import Text
 from textual.widget import Widget
 
-from tui.widgets.plot import render_bars
+from tui.widgets.plot import render_bars, theme_is_dark
 
 
 class BarPlot(Widget):
@@ -48,10 +48,7 @@ class BarPlot(Widget):
         self.refresh()
 
     def _dark(self) -> bool:
-        try:
-            return bool(self.app.current_theme.dark)
-        except Exception:  # noqa: BLE001 - no app yet (unit use): dark is the default
-            return True
+        return theme_is_dark(self)
 
     def render(self) -> Text:
         w, h = self.content_size.width, self.content_size.height

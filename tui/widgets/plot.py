@@ -220,10 +220,7 @@ class TrendPlot(Widget):
         self.refresh()
 
     def _dark(self) -> bool:
-        try:
-            return bool(self.app.current_theme.dark)
-        except Exception:  # noqa: BLE001 - no app yet (unit use): dark is the default
-            return True
+        return theme_is_dark(self)
 
     def render(self) -> Text:
         w, h = self.content_size.width, self.content_size.height
@@ -279,3 +276,11 @@ def render_bars(
     fig.ruler("x").ticks(xs[::tick_every], labels[::tick_every])
     _y_axis(fig, 0, [0.0, max(tops)], height)
     return ansi_to_text(fig.build().string())
+
+
+def theme_is_dark(widget: Widget) -> bool:
+    """Whether the widget's app shows a dark theme (dark when there is no app yet, in unit use)."""
+    try:
+        return bool(widget.app.current_theme.dark)
+    except Exception:  # noqa: BLE001 - no app yet (unit use): dark is the default
+        return True
