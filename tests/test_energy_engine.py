@@ -201,3 +201,15 @@ def test_compute_day_finds_the_injected_loss_in_every_interval() -> None:
     assert all(s == "ok" and p == pytest.approx(100 * 0.02 / 1.02, abs=0.1) for s, _, p, _ in bus)
     f1 = res.losses["f1"]
     assert all(s == "warning" and p == pytest.approx(100 * 0.04 / 1.04, abs=0.1) for s, _, p, _ in f1)
+
+
+def test_a_meter_without_totals_adds_its_phases() -> None:
+    p = Plant([("m", "load", None, ["power_l1", "power_l2", "power_l3", "reactive_total"])])
+    p.write("p/m/reactive_total", 30.0, T0)
+    for ph, kw in (("power_l1", 10.0), ("power_l2", 12.0), ("power_l3", 18.0)):
+        p.write(f"p/m/{ph}", kw, T0)
+    lv = p.engine.live["m"]
+    assert lv.kw == pytest.approx(40.0)
+    assert lv.pf == pytest.approx(40.0 / 50.0)  # S = sqrt(40² + 30²) = 50 kVA
+    [r] = p.engine.close_due(T0 + Q)
+    assert r.import_kwh == pytest.approx(10.0) and r.estimated  # 40 kW for a quarter hour

@@ -29,13 +29,17 @@ from scadad.clock import from_us, now_us, to_us
 from scadad.config import EnergySettings
 from scadad.energy.catalog import SOURCE_TYPES, EnergyCatalog, MeterRec
 from scadad.energy.dg import analyse_fuel, fuel_curve_lph
-from scadad.energy.math import counter_delta, feeder_loss, interval_start
+from scadad.energy.math import counter_delta, feeder_loss, interval_start, pqs_from_phases
 from scadad.store.database import Database
 from scadad.tags.table import BAD, GOOD, UNCERTAIN, Change, TagTable
 
 log = logging.getLogger("scadad.energy")
 
-ROLES = ("power_total", "import_kwh", "export_kwh", "pf_total", "fuel_level", "running", "run_hours", "starts")
+ROLES = (
+    "power_total", "import_kwh", "export_kwh", "pf_total", "fuel_level", "running", "run_hours", "starts",
+    "power_l1", "power_l2", "power_l3", "reactive_total",
+)  # fmt: skip
+PHASES = ("power_l1", "power_l2", "power_l3")
 _RANK = {GOOD: 0, UNCERTAIN: 1, BAD: 2}
 _QUALITY = (GOOD, UNCERTAIN, BAD)
 US_H = 3_600_000_000
@@ -82,6 +86,8 @@ class Live:
     kw: float | None = None
     p_ts: int | None = None
     pf: float | None = None
+    phase_kw: dict[str, float | None] = field(default_factory=dict)  # per-phase kW, for meters without a total
+    kvar: float | None = None
     imp_last: float | None = None
     exp_last: float | None = None
     quality: dict[str, str] = field(default_factory=dict)  # role -> latest quality
@@ -208,6 +214,18 @@ class EnergyEngine:
                 lv.exp_last = v
         elif role == "pf_total":
             lv.pf = v
+        elif role in PHASES:
+            # A meter without a total: P is the sum of its phases (math.pqs_from_phases),
+            # and PF follows from P and Q when it has no PF register either.
+            lv.phase_kw[role] = v
+            if "power_total" not in lv.roles and all(p in lv.roles for p in PHASES):
+                pqs = pqs_from_phases([None] * 3, [None] * 3, [lv.phase_kw.get(p) for p in PHASES],
+                                      [lv.kvar / 3 if lv.kvar is not None else None] * 3)  # fmt: skip
+                self._apply(lv, "power_total", pqs.p_kw, quality, ts)
+                if "pf_total" not in lv.roles and pqs.pf is not None:
+                    lv.pf = pqs.pf
+        elif role == "reactive_total":
+            lv.kvar = v
         elif role == "fuel_level":
             if v is not None:
                 lv.fuel.append((ts, v))
@@ -272,7 +290,7 @@ class EnergyEngine:
             if "reset" in acc.steps or "jump" in acc.steps:
                 estimated = True
                 reason = reason or f"counter {', '.join(sorted(acc.steps))}"
-        elif "power_total" in lv.roles and acc.p_cov:
+        elif _has_power(lv) and acc.p_cov:
             imp = max(acc.p_int, 0.0) / US_H
             estimated = True
             if acc.p_cov < span * 0.9:
@@ -373,7 +391,7 @@ class EnergyEngine:
 
     def _in_kwh(self, lv: Live, r: Reading, by_key: dict[tuple[str, int], Reading]) -> float | None:
         """What entered a node: its own reading, or (a bus without one) what its sources delivered."""
-        if "import_kwh" in lv.roles or "power_total" in lv.roles:
+        if "import_kwh" in lv.roles or _has_power(lv):
             return r.import_kwh if r.quality == GOOD else None
         total = 0.0
         sources = [c for c in lv.rec.children if self._type(c) in SOURCE_TYPES]
@@ -389,7 +407,7 @@ class EnergyEngine:
     # ------------------------------------------------------------------ live figures
 
     def kw_in(self, lv: Live) -> float | None:
-        if "power_total" in lv.roles or "import_kwh" in lv.roles:
+        if _has_power(lv) or "import_kwh" in lv.roles:
             return lv.kw
         sources = [self.live.get(c) for c in lv.rec.children if self._type(c) in SOURCE_TYPES]
         if not sources or any(s is None or s.kw is None for s in sources):
@@ -549,6 +567,11 @@ def _write(db: Database, rows: list[tuple[str, list[dict[str, Any]]]]) -> None:
             conn.execute(text(_SQL[kind]), batch)
             if kind == "day":
                 conn.execute(text(_SQL["profile"]), batch)
+
+
+def _has_power(lv: Live) -> bool:
+    """A total power reading, or all three phases to add up."""
+    return "power_total" in lv.roles or all(p in lv.roles for p in PHASES)
 
 
 def _num(v: Any) -> float | None:
