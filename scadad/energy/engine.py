@@ -151,6 +151,7 @@ class EnergyEngine:
             self.live[name] = lv
             for role, tid in roles.items():
                 self.by_tag.setdefault(tid, []).append((lv, role))
+        self.update_status(now)  # a new meter says online or offline at once, not after a second
 
     def _seed(self, lv: Live) -> None:
         """Take the tags' current values as the starting point (no energy counted for them)."""
