@@ -45,11 +45,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import harness  # noqa: E402
 from drivers.base import Batch  # noqa: E402
 from scadad.alarms.conditions import Rule  # noqa: E402
 from scadad.alarms.engine import AlarmEngine  # noqa: E402
 from scadad.alarms.state import Timing  # noqa: E402
-from scadad.api.client import AsyncClient, Client, DaemonUnreachable  # noqa: E402
+from scadad.api.client import AsyncClient, Client  # noqa: E402
 from scadad.api.tag_messages import TagSpec  # noqa: E402
 from scadad.bus import Bus  # noqa: E402
 from scadad.tags.table import LiveTag, TagTable  # noqa: E402
@@ -170,33 +171,16 @@ def evaluations_per_second(n: int, seconds: float, seed: int = 1) -> dict[str, A
 
 
 def start_daemon(home: Path, scan_ms: int, devices: int, tags_per_device: int) -> tuple[subprocess.Popen[bytes], Path]:
-    sock = home / "scadad.sock"
-    cfg = home / "scadad.toml"
-    cfg.write_text(
-        f'[paths]\ndata_dir = "{home / "data"}"\n[api]\nsocket = "{sock}"\n'
-        f'[auth]\nlocal_admin = true\n[log]\nlevel = "warning"\n'
-        f"[simulator]\nenabled = true\ntypes = ['pump_plc']\nscan_ms = {scan_ms}\nalarms = false\n"
+    extra = (
+        f"[simulator]\nenabled = true\ntypes = ['pump_plc']\nscan_ms = {scan_ms}\nalarms = false\nmeters = false\n"
         f"devices = {devices}\ntags_per_device = {tags_per_device}\n"
     )
-    log = open(home / "scadad.log", "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scadad", "--config", str(cfg)], stdout=log, stderr=subprocess.STDOUT
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"scadad exited {proc.returncode}: {(home / 'scadad.log').read_text()[-2000:]}")
-        try:
-            with Client(sock, timeout=2) as c:
-                c.connect()
-                tags = c.call("Tags.Read", {"paths": ["sim/pump-plc-0/level_high_sp"]})["values"]
-                if tags and tags[0]["quality"] == "GOOD":
-                    return proc, sock
-        except (DaemonUnreachable, OSError, Exception):  # noqa: BLE001 - not up yet
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("scadad did not come up")
-        time.sleep(0.1)
+
+    def ready(c: Client) -> bool:
+        tags = c.call("Tags.Read", {"paths": ["sim/pump-plc-0/level_high_sp"]})["values"]
+        return bool(tags) and tags[0]["quality"] == "GOOD"
+
+    return harness.start_daemon(home, extra, ready)
 
 
 async def latency(sock: Path, samples: int) -> dict[str, Any]:

@@ -37,7 +37,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scadad.api.client import Client, DaemonUnreachable  # noqa: E402
+from bench import harness  # noqa: E402
+from scadad.api.client import Client  # noqa: E402
 from scadad.energy.batch import Node, compute_day  # noqa: E402
 
 LOSS = 0.015
@@ -121,30 +122,7 @@ def day_compute() -> dict[str, Any]:
 
 
 def start_daemon(home: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    sock = home / "scadad.sock"
-    cfg = home / "scadad.toml"
-    cfg.write_text(
-        f'[paths]\ndata_dir = "{home / "data"}"\n[api]\nsocket = "{sock}"\n'
-        '[auth]\nlocal_admin = true\n[log]\nlevel = "warning"\n[historian]\nenabled = false\n'
-    )
-    log = open(home / "scadad.log", "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scadad", "--config", str(cfg)], stdout=log, stderr=subprocess.STDOUT
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"scadad exited {proc.returncode}: {(home / 'scadad.log').read_text()[-2000:]}")
-        try:
-            with Client(sock, timeout=2) as c:
-                c.connect()
-                c.call("System.Ping")
-                return proc, sock
-        except (DaemonUnreachable, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("scadad did not come up")
-        time.sleep(0.1)
+    return harness.start_daemon(home, "[historian]\nenabled = false\n", lambda c: bool(c.call("System.Ping")))
 
 
 def summary_latency(calls: int) -> dict[str, Any]:
