@@ -213,3 +213,15 @@ def test_a_meter_without_totals_adds_its_phases() -> None:
     assert lv.pf == pytest.approx(40.0 / 50.0)  # S = sqrt(40² + 30²) = 50 kVA
     [r] = p.engine.close_due(T0 + Q)
     assert r.import_kwh == pytest.approx(10.0) and r.estimated  # 40 kW for a quarter hour
+
+
+def test_generator_run_time_and_fuel_curve_come_from_its_power() -> None:
+    p = Plant([("dg", "generator", None, ["power_total"])])
+    p.cat.generators["dg"] = GeneratorSpec(meter="dg", rated_kw=200.0, f0=0.08, f1=0.25)
+    p.write("p/dg/power_total", 0.5, T0)  # idle noise below 1 % of the rating: not running
+    p.write("p/dg/power_total", 100.0, T0 + 5 * MIN)
+    p.write("p/dg/power_total", 0.0, T0 + 35 * MIN)
+    lv = p.engine.live["dg"]
+    assert lv.run_us == 30 * MIN
+    # 30 min at 100 kW: (0.08 x 200 + 0.25 x 100) L/h x 0.5 h, plus 5 min of idling at 0.5 kW
+    assert lv.curve_l == pytest.approx((16 + 25) * 0.5 + (16 + 0.125) * 5 / 60)

@@ -291,8 +291,10 @@ class GeneratorStatus(Result):
     load_pct: float | None
     fuel_level_pct: float | None
     fuel_l: float | None
-    run_hours: float | None
-    starts: int | None
+    run_hours: float | None  # the controller's counter
+    starts: int | None  # the controller's counter
+    run_hours_today: float | None  # from the running state, else from kW above 1 % of rating
+    starts_today: int | None  # off -> on changes of the running state today
     kwh_today: float | None
     fuel_used_today_l: float | None  # from the tank level (refuels excluded)
     fuel_curve_today_l: float | None  # from the fuel curve and the kW history

@@ -103,6 +103,7 @@ class Live:
     fuel: list[tuple[int, float]] = field(default_factory=list)
     running: list[tuple[int, bool]] = field(default_factory=list)
     curve_l: float = 0.0
+    run_us: int = 0  # time today the set ran (derived from its kW, for sets without a run-hours counter)
 
 
 class EnergyEngine:
@@ -257,6 +258,8 @@ class EnergyEngine:
         g = self.catalog.generators.get(lv.rec.spec.name)
         if g is not None and lv.kw > 0:
             lv.curve_l += fuel_curve_lph(g.rated_kw, lv.kw, g.f0, g.f1) * dt / US_H
+            if lv.kw >= 0.01 * g.rated_kw:  # running: above 1 % of rating (idle noise below)
+                lv.run_us += dt
         lv.p_ts = until
 
     # ------------------------------------------------------------------ intervals
@@ -319,6 +322,7 @@ class EnergyEngine:
             lv.fuel = lv.fuel[-1:]
             lv.running = lv.running[-1:]
             lv.curve_l = 0.0
+            lv.run_us = 0
         lv.day_imp += r.import_kwh or 0.0
         lv.day_exp += r.export_kwh
         lv.day_intervals += 1

@@ -60,6 +60,7 @@ from scadad.clock import from_us, now_us, to_us
 from scadad.config import EnergySettings
 from scadad.energy.catalog import SOURCE_TYPES, EnergyCatalog, MeterRec, TemplateRec
 from scadad.energy.dg import analyse_fuel, co2_kg, specific_consumption
+from scadad.energy.dg import run_hours as dg_run_hours
 from scadad.energy.engine import EnergyEngine, Live
 from scadad.energy.math import carbon_offset_kg, target_progress
 from scadad.sites import PlantModel
@@ -499,6 +500,17 @@ class EnergyService(Service):
                 events.append(FuelEventInfo(kind=e.kind, start=from_us(e.start_us), end=from_us(e.end_us),
                                             litres=round(e.litres, 1)))  # fmt: skip
         kwh = eng.today_kwh(lv, now) if lv else None
+        run_today = starts_today = None
+        if lv is not None:
+            midnight = self.energy.midnight_us(g.meter)
+            if lv.running:
+                run_today = dg_run_hours(lv.running, midnight, now)
+                # Only real changes: the first entry is the state found at start or at
+                # midnight, not a start.
+                r = lv.running
+                starts_today = sum(1 for i in range(1, len(r)) if r[i][1] and not r[i - 1][1] and r[i][0] >= midnight)
+            else:
+                run_today = lv.run_us / 3.6e9
         curve = lv.curve_l if lv else None
         litres = used if used is not None else curve
         spec = specific_consumption(litres, kwh) if litres is not None and kwh is not None else None
@@ -507,6 +519,7 @@ class EnergyService(Service):
             load_pct=_r(100.0 * kw / g.rated_kw, 1) if kw is not None else None, fuel_level_pct=_r(level, 1),
             fuel_l=_r(level * g.tank_l / 100.0, 1) if level is not None and g.tank_l else None,
             run_hours=_r(value("run_hours"), 1), starts=int(value("starts")) if value("starts") is not None else None,
+            run_hours_today=_r(run_today, 2), starts_today=starts_today,
             kwh_today=_r(kwh), fuel_used_today_l=_r(used, 1), fuel_curve_today_l=_r(curve, 1),
             l_per_kwh=_r(spec, 3), co2_today_kg=_r(co2_kg(litres, g.co2_kg_per_l), 1) if litres is not None else None,
             events=sorted(events, key=lambda e: e.start), rated_kw=g.rated_kw, tank_l=g.tank_l,
