@@ -296,11 +296,11 @@ class GeneratorStatus(Result):
     run_hours_today: float | None  # from the running state, else from kW above 1 % of rating
     starts_today: int | None  # off -> on changes of the running state today
     kwh_today: float | None
-    fuel_used_today_l: float | None  # from the tank level (refuels excluded)
+    fuel_used_today_l: float | None  # from the tank level (refuels excluded), as of the last closed interval
     fuel_curve_today_l: float | None  # from the fuel curve and the kW history
     l_per_kwh: float | None
     co2_today_kg: float | None
-    events: list[FuelEventInfo]
+    events: list[FuelEventInfo]  # refuels and thefts found today, as of the last closed interval
     rated_kw: float
     tank_l: float | None
 

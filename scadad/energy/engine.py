@@ -28,8 +28,8 @@ from sqlalchemy import text
 from scadad.clock import from_us, now_us, to_us
 from scadad.config import EnergySettings
 from scadad.energy.catalog import SOURCE_TYPES, EnergyCatalog, MeterRec
-from scadad.energy.dg import analyse_fuel, fuel_curve_lph
-from scadad.energy.math import counter_delta, feeder_loss, interval_start, pqs_from_phases
+from scadad.energy.dg import FuelAnalysis, analyse_fuel, fuel_curve_lph
+from scadad.energy.math import counter_delta, feeder_loss, interval_start, loss_status, pqs_from_phases
 from scadad.store.database import Database
 from scadad.tags.table import BAD, GOOD, UNCERTAIN, Change, TagTable
 
@@ -58,6 +58,17 @@ class Acc:
     p_max: float | None = None
     quality: str = GOOD
     steps: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True, frozen=True)
+class LiveLoss:
+    """A node's loss now, from the power flowing in and out (kW)."""
+
+    parent_kw: float | None
+    children_kw: float | None
+    loss_kw: float | None
+    pct: float | None
+    status: str
 
 
 @dataclass(slots=True)
@@ -104,6 +115,9 @@ class Live:
     running: list[tuple[int, bool]] = field(default_factory=list)
     curve_l: float = 0.0
     run_us: int = 0  # time today the set ran (derived from its kW, for sets without a run-hours counter)
+    # The day's fuel analysis as of the last closed interval: the tank-level series is
+    # analysed once per interval, not on every Energy.Generators call.
+    fuel_analysis: FuelAnalysis | None = None
 
 
 class EnergyEngine:
@@ -323,6 +337,7 @@ class EnergyEngine:
             lv.running = lv.running[-1:]
             lv.curve_l = 0.0
             lv.run_us = 0
+            lv.fuel_analysis = None
         lv.day_imp += r.import_kwh or 0.0
         lv.day_exp += r.export_kwh
         lv.day_intervals += 1
@@ -354,7 +369,7 @@ class EnergyEngine:
             lv = self.live.get(r.meter)
             if lv is None:
                 continue
-            loads = [c for c in lv.rec.children if self._type(c) not in SOURCE_TYPES]
+            loads = self.loads_of(lv)
             if not loads:
                 continue
             parent_kwh = self._in_kwh(lv, r, by_key)
@@ -388,6 +403,7 @@ class EnergyEngine:
         if g is None or not g.tank_l or len(lv.fuel) < 2:
             return
         fa = analyse_fuel(lv.fuel, lv.running, tank_l=g.tank_l)
+        lv.fuel_analysis = fa
         self._set_alarm_tag(lv, "fuel_theft_l", sum(e.litres for e in fa.thefts), end, None)
 
     def _type(self, meter: str) -> str:
@@ -450,6 +466,28 @@ class EnergyEngine:
             return self.today_kwh(lv, now, day)
         return sum(self.today_kwh(s, now, day) for s in self.sources_of(lv))
 
+    def loads_of(self, lv: Live) -> list[str]:
+        """The meters a node feeds (its children that are not sources)."""
+        return [c for c in lv.rec.children if self._type(c) not in SOURCE_TYPES]
+
+    def live_loss(self, lv: Live) -> LiveLoss | None:
+        """The loss of the power flowing now through a node that feeds others; None for a leaf.
+        Unknown parts stay None (a child without a reading makes the loss unknown)."""
+        loads = self.loads_of(lv)
+        if not loads:
+            return None
+        pin = self.kw_in(lv)
+        kws = [x.kw if (x := self.live.get(c)) is not None else None for c in loads]
+        cin = None if any(k is None for k in kws) else sum(k for k in kws if k is not None)
+        loss = None if pin is None or cin is None else pin - cin
+        pct = None if loss is None or not pin else 100.0 * loss / pin
+        s = self.settings
+        status = "incomplete" if pct is None else loss_status(
+            pct, warn_pct=s.loss_warn_pct, alarm_pct=s.loss_alarm_pct,
+            negative_tolerance_pct=s.loss_negative_tolerance_pct,
+        )  # fmt: skip
+        return LiveLoss(pin, cin, loss, pct, status)
+
     def live_losses(self, now: int) -> None:
         """Until a parent's first interval closes, its loss_pct tag shows the loss of the
         power flowing now (the best figure there is), so it never starts out unknown."""
@@ -457,14 +495,10 @@ class EnergyEngine:
             name = lv.rec.spec.name
             if name in self.interval_loss:
                 continue
-            loads = [self.live.get(c) for c in lv.rec.children if self._type(c) not in SOURCE_TYPES]
-            if not loads:
+            ll = self.live_loss(lv)
+            if ll is None or ll.pct is None:
                 continue
-            pin = self.kw_in(lv)
-            kws = [x.kw if x is not None else None for x in loads]
-            if pin is None or not pin or any(k is None for k in kws):
-                continue
-            pct = 100.0 * (pin - sum(k for k in kws if k is not None)) / pin
+            pct = ll.pct
             rec = lv.rec.spec
             tag = self.table.by_path.get(f"{rec.site or self.catalog.default_site}/energy/{name}/loss_pct")
             if tag is not None and (tag.value is None or abs(tag.value - pct) >= 0.01 or tag.quality != GOOD):

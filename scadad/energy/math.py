@@ -478,20 +478,24 @@ def feeder_loss(
     if parent_kwh < min_parent_kwh or parent_kwh <= 0:
         return LossResult("ok", parent_kwh, total, loss, None, "parent below minimum")
     pct = 100.0 * loss / parent_kwh
+    status = loss_status(pct, warn_pct=warn_pct, alarm_pct=alarm_pct, negative_tolerance_pct=negative_tolerance_pct)
+    note = (
+        "children read more than the parent: check for a reversed or mis-ratioed CT" if status == "suspect_ct" else ""
+    )
+    return LossResult(status, parent_kwh, total, loss, pct, note)
+
+
+def loss_status(
+    pct: float, *, warn_pct: float = 3.0, alarm_pct: float = 6.0, negative_tolerance_pct: float = 1.0
+) -> LossStatus:
+    """The verdict on a loss percentage: suspect_ct below -tolerance, else alarm, warning, ok."""
     if pct < -negative_tolerance_pct:
-        return LossResult(
-            "suspect_ct",
-            parent_kwh,
-            total,
-            loss,
-            pct,
-            "children read more than the parent: check for a reversed or mis-ratioed CT",
-        )
+        return "suspect_ct"
     if pct >= alarm_pct:
-        return LossResult("alarm", parent_kwh, total, loss, pct, "")
+        return "alarm"
     if pct >= warn_pct:
-        return LossResult("warning", parent_kwh, total, loss, pct, "")
-    return LossResult("ok", parent_kwh, total, loss, pct, "")
+        return "warning"
+    return "ok"
 
 
 # --------------------------------------------------------------------------- targets

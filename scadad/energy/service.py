@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -59,7 +59,7 @@ from scadad.api.tag_messages import TagSpec
 from scadad.clock import from_us, now_us, to_us
 from scadad.config import EnergySettings
 from scadad.energy.catalog import SOURCE_TYPES, EnergyCatalog, MeterRec, TemplateRec
-from scadad.energy.dg import analyse_fuel, co2_kg, specific_consumption
+from scadad.energy.dg import co2_kg, specific_consumption
 from scadad.energy.dg import run_hours as dg_run_hours
 from scadad.energy.engine import EnergyEngine, Live
 from scadad.energy.math import carbon_offset_kg, target_progress
@@ -95,13 +95,16 @@ class Energy:
         # Set by the daemon: adds alarm rules (the Alarms engine raises loss and theft alarms).
         self.add_alarms: Callable[[list[AlarmRuleSpec]], Awaitable[None]] | None = None
 
-    async def ensure_alarm_tags(self) -> None:
+    async def ensure_alarm_tags(self, names: Iterable[str | None] | None = None) -> None:
         """Every parent meter gets a loss_pct tag and every generator a fuel_theft_l tag,
-        each with alarm rules, so feeder loss and fuel theft are ordinary alarms."""
+        each with alarm rules, so feeder loss and fuel theft are ordinary alarms. `names`
+        limits the look to the meters a change touched (default: all, at start)."""
         s = self.settings
         specs: list[TagSpec] = []
         rules: list[AlarmRuleSpec] = []
-        for name, rec in self.catalog.meters.items():
+        meters = self.catalog.meters
+        picked = meters.items() if names is None else [(n, meters[n]) for n in set(names) if n in meters]
+        for name, rec in picked:
             base = f"{rec.spec.site or self.catalog.default_site}/energy/{name}"
             loads = [c for c in rec.children if self.catalog.meters[c].spec.type not in SOURCE_TYPES]
             if loads:
@@ -127,12 +130,11 @@ class Energy:
                                            message=f"{name}: {{value}} L of fuel gone while stopped (theft or leak?)"))  # fmt: skip
         missing = [t for t in specs if t.path not in self.tags.tags]
         if missing:
+            # New tags go live; the engine re-resolves through on_catalog_change.
             _, changed = await self.tags.import_tags(missing, update=False, dry_run=False)
             self.acq.apply(changed)
         if self.add_alarms is not None and rules:
             await self.add_alarms(rules)
-        if self.started:
-            self.engine.rebuild()
 
     def load(self) -> None:
         self.catalog.load()
@@ -153,14 +155,17 @@ class Energy:
             self.engine.rebuild()
 
     def applied(self, changed: Changed) -> None:
+        """A meter change is in the catalog: its tags go live and the engine follows. Tag
+        changes reach on_catalog_change (which rebuilds); a change of meters alone does not."""
         self.acq.apply(changed)
-        if self.started:
+        if self.started and not changed.tags:
             self.engine.rebuild()
 
-    async def changed_meters(self, changed: Changed) -> None:
-        """After a meter change: its tags go live, and loss / theft alarm tags follow the tree."""
+    async def changed_meters(self, changed: Changed, touched: Iterable[str | None]) -> None:
+        """After a meter change: its tags go live, and the loss / theft alarm tags of the
+        meters it touched (itself, its parents old and new) follow the tree."""
         self.applied(changed)
-        await self.ensure_alarm_tags()
+        await self.ensure_alarm_tags(touched)
 
     # ------------------------------------------------------------------ views
 
@@ -208,21 +213,10 @@ class Energy:
             if rec.spec.type in SOURCE_TYPES:
                 sources.append(m)
                 today += m.today_kwh or 0.0
-            loads = [c for c in rec.children if self.catalog.meters[c].spec.type not in SOURCE_TYPES]
-            if loads and lv is not None:
-                pin = self.engine.kw_in(lv)
-                kids = [self.engine.live.get(c) for c in loads]
-                kws = [k.kw if k is not None else None for k in kids]
-                cin = None if any(k is None for k in kws) else sum(k for k in kws if k is not None)
-                loss = None if pin is None or cin is None else pin - cin
-                pct = None if loss is None or not pin else 100.0 * loss / pin
-                s = self.settings
-                status = (
-                    "incomplete" if pct is None else "suspect_ct" if pct < -s.loss_negative_tolerance_pct
-                    else "alarm" if pct >= s.loss_alarm_pct else "warning" if pct >= s.loss_warn_pct else "ok"
-                )  # fmt: skip
-                losses.append(LossNow(parent=rec.spec.name, parent_kw=_r(pin), children_kw=_r(cin), loss_kw=_r(loss),
-                                      loss_pct=_r(pct, 2), status=status))  # fmt: skip
+            ll = self.engine.live_loss(lv) if lv is not None else None
+            if ll is not None:
+                losses.append(LossNow(parent=rec.spec.name, parent_kw=_r(ll.parent_kw), children_kw=_r(ll.children_kw),
+                                      loss_kw=_r(ll.loss_kw), loss_pct=_r(ll.pct, 2), status=ll.status))  # fmt: skip
         source_kw = sum(m.kw or 0.0 for m in sources)
         loss_kw = sum(x.loss_kw or 0.0 for x in losses)
         return EnergySummary(
@@ -306,14 +300,15 @@ class MetersService(Service):
     async def create(self, ctx: CallContext, params: MeterSpec) -> Meter:
         """Add a meter; with a template its tags are created and polled at once."""
         rec, changed = await self.energy.catalog.create_meter(params)
-        await self.energy.changed_meters(changed)
+        await self.energy.changed_meters(changed, (rec.spec.name, rec.spec.parent))
         return self.energy.meter(rec)
 
     @rpc(permission="energy.configure", mutates=True)
     async def update(self, ctx: CallContext, params: MeterUpdate) -> Meter:
         """Change a meter (ratios re-scale its template tags)."""
+        old_parent = self.energy.catalog.meter(params.name).spec.parent
         rec, changed = await self.energy.catalog.update_meter(params)
-        await self.energy.changed_meters(changed)
+        await self.energy.changed_meters(changed, (rec.spec.name, rec.spec.parent, old_parent))
         return self.energy.meter(rec)
 
     @rpc(permission="energy.configure", mutates=True)
@@ -493,8 +488,8 @@ class EnergyService(Service):
         level = value("fuel_level")
         events: list[FuelEventInfo] = []
         used = None
-        if lv is not None and g.tank_l and len(lv.fuel) >= 2:
-            fa = analyse_fuel(lv.fuel, lv.running, tank_l=g.tank_l)
+        fa = lv.fuel_analysis if lv is not None and g.tank_l else None
+        if fa is not None:
             used = fa.consumed_l
             for e in [*fa.refuels, *fa.thefts]:
                 events.append(FuelEventInfo(kind=e.kind, start=from_us(e.start_us), end=from_us(e.end_us),
@@ -529,7 +524,7 @@ class EnergyService(Service):
     async def set_generator(self, ctx: CallContext, params: GeneratorSpec) -> GeneratorStatus:
         """Describe a diesel set (rated kW, tank, fuel curve, CO2 factor) for its generator meter."""
         await self.energy.catalog.set_generator(params)
-        await self.energy.ensure_alarm_tags()
+        await self.energy.ensure_alarm_tags([params.meter])
         return self._generator(params)
 
     @rpc(permission="energy.read")
