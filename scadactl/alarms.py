@@ -28,14 +28,15 @@ from scadactl.output import (
     Globals,
     api,
     call,
+    confirm_remove,
     done,
     emit_json,
     fail,
     globals_of,
-    interactive,
     present,
     render_record,
     render_rows,
+    require_change,
 )
 from scadactl.tags import format_value
 from scadad.api.alarm_messages import KINDS, PRIORITIES, AlarmRuleSpec, EventKind
@@ -919,8 +920,7 @@ def rule_edit(
     if (sw := _clearable(suppress_when)) is not False:
         params["suppress_when"] = sw
     params.update(_delays(on_delay, off_delay))
-    if len(params) == 1:
-        raise typer.BadParameter("nothing to change: give at least one option", param_hint="OPTIONS")
+    require_change(params)
     r = call(g, "AlarmRules.Update", params)
     done(g, f"alarm {escape(r['tag'])}:{r['kind']} updated ({r['priority']}, {escape(limit_text(r))})", r)
 
@@ -932,11 +932,7 @@ def rule_rm(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
 ) -> None:
     """Remove an alarm rule (its journal rows stay)."""
-    g = globals_of(ctx)
-    if not yes and not g.json and interactive():
-        typer.confirm(f"remove alarm {name}?", abort=True, err=True)
-    res = call(g, "AlarmRules.Delete", {"alarm": parse_ref(name)})
-    done(g, f"alarm {escape(name)} removed", res)
+    confirm_remove(globals_of(ctx), f"alarm {name}", "AlarmRules.Delete", {"alarm": parse_ref(name)}, yes)
 
 
 # ---------------------------------------------------------------- rule files

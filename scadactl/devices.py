@@ -19,13 +19,14 @@ from scadactl.output import (
     Column,
     Globals,
     call,
+    confirm_remove,
     done,
     emit_json,
     globals_of,
-    interactive,
     present,
     render_record,
     render_rows,
+    require_change,
 )
 from scadad.api.tag_messages import Order, Protocol
 
@@ -279,8 +280,7 @@ def edit(
         value = _nullable(text)
         if value is not msgspec.UNSET:
             params[key] = value
-    if len(params) == 1:
-        raise typer.BadParameter("nothing to change: give at least one option", param_hint="OPTIONS")
+    require_change(params)
     dev = call(g, "Devices.Update", params)
     done(g, f"device {dev['name']} updated", dev)
 
@@ -293,11 +293,7 @@ def remove(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
 ) -> None:
     """Remove a device. One that still has tags is refused unless --force (its tags then go BAD)."""
-    g = globals_of(ctx)
-    if not yes and not g.json and interactive():
-        typer.confirm(f"remove device {name}?", abort=True, err=True)
-    res = call(g, "Devices.Delete", {"name": name, "force": force})
-    done(g, f"device {name} removed", res)
+    confirm_remove(globals_of(ctx), f"device {name}", "Devices.Delete", {"name": name, "force": force}, yes)
 
 
 # ---------------------------------------------------------------- files

@@ -6,7 +6,16 @@ from typing import Annotated
 
 import typer
 
-from scadactl.output import Column, call, done, globals_of, interactive, present, render_record, render_rows
+from scadactl.output import (
+    Column,
+    call,
+    confirm_remove,
+    done,
+    globals_of,
+    present,
+    render_record,
+    render_rows,
+)
 from scadad.api.messages import EQUIPMENT_KINDS
 
 app = typer.Typer(no_args_is_help=True, help="Equipment at a site: add, list, show, edit, remove.")
@@ -100,8 +109,4 @@ def remove(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
 ) -> None:
     """Remove equipment (it must have no children)."""
-    g = globals_of(ctx)
-    if not yes and not g.json and interactive():
-        typer.confirm(f"remove equipment {site}/{name}?", abort=True, err=True)
-    res = call(g, "Equipment.Delete", {"site": site, "name": name})
-    done(g, f"equipment {site}/{name} removed", res)
+    confirm_remove(globals_of(ctx), f"equipment {site}/{name}", "Equipment.Delete", {"site": site, "name": name}, yes)

@@ -28,14 +28,15 @@ from scadactl.output import (
     Globals,
     api,
     call,
+    confirm_remove,
     done,
     emit_json,
     fail,
     globals_of,
-    interactive,
     present,
     render_record,
     render_rows,
+    require_change,
 )
 from scadactl.tags import format_value, quality_style, quality_text
 from scadad.api.energy_messages import IntervalS, MeterType
@@ -411,8 +412,7 @@ def edit(
     if no_points:
         params["points"] = {}
     params.update(_ratios(ct, pt))
-    if len(params) == 1:
-        raise typer.BadParameter("nothing to change: give at least one option", param_hint="OPTIONS")
+    require_change(params)
     m = call(g, "Meters.Update", params)
     done(g, _changed(m, "updated"), m)
 
@@ -425,11 +425,9 @@ def remove(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
 ) -> None:
     """Remove a meter (not one with children); its readings history stays."""
-    g = globals_of(ctx)
-    if not yes and not g.json and interactive():
-        typer.confirm(f"remove meter {name}{' and its template tags' if tags else ''}?", abort=True, err=True)
-    res = call(g, "Meters.Delete", present(name=name, tags=tags or None))
-    done(g, f"meter {name} removed" + (" with its template tags" if tags else ""), res)
+    confirm_remove(globals_of(ctx), f"meter {name}" + (" and its template tags" if tags else ""), "Meters.Delete",
+                   present(name=name, tags=tags or None), yes,
+                   removed=f"meter {name} removed" + (" with its template tags" if tags else ""))  # fmt: skip
 
 
 @app.command("status")
@@ -556,8 +554,5 @@ def template_rm(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
 ) -> None:
     """Remove an imported template no meter uses."""
-    g = globals_of(ctx)
-    if not yes and not g.json and interactive():
-        typer.confirm(f"remove meter template {name}?", abort=True, err=True)
-    res = call(g, "MeterTemplates.Delete", {"name": name})
-    done(g, f"template {name} removed", res)
+    confirm_remove(globals_of(ctx), f"meter template {name}", "MeterTemplates.Delete", {"name": name}, yes,
+                   removed=f"template {name} removed")  # fmt: skip

@@ -149,6 +149,22 @@ def done(g: Globals, message: str, doc: Any) -> None:
         g.out.print(message, highlight=False)
 
 
+def confirm_remove(g: Globals, what: str, method: str, params: dict[str, Any], yes: bool,
+                   removed: str | None = None) -> None:  # fmt: skip
+    """Delete `what` through `method` after asking (not with --yes, --json or without a
+    terminal), and report it (`removed`: the message when it says more than "removed")."""
+    if not yes and not g.json and interactive():
+        typer.confirm(f"remove {what}?", abort=True, err=True)
+    res = call(g, method, params)
+    done(g, escape(removed or f"{what} removed"), res)
+
+
+def require_change(params: dict[str, Any], keys: int = 1) -> None:
+    """An edit that names only the object (`keys` fields) changes nothing: a usage error."""
+    if len(params) <= keys:
+        raise typer.BadParameter("nothing to change: give at least one option", param_hint="OPTIONS")
+
+
 def usage_error(message: str) -> NoReturn:
     raise typer.BadParameter(message)
 

@@ -6,7 +6,16 @@ from typing import Annotated
 
 import typer
 
-from scadactl.output import Column, call, done, globals_of, interactive, present, render_record, render_rows
+from scadactl.output import (
+    Column,
+    call,
+    confirm_remove,
+    done,
+    globals_of,
+    present,
+    render_record,
+    render_rows,
+)
 
 app = typer.Typer(no_args_is_help=True, help="Sites: add, list, show, edit, remove.")
 
@@ -78,8 +87,4 @@ def remove(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
 ) -> None:
     """Remove a site (it must have no equipment left)."""
-    g = globals_of(ctx)
-    if not yes and not g.json and interactive():
-        typer.confirm(f"remove site {name}?", abort=True, err=True)
-    res = call(g, "Sites.Delete", {"name": name})
-    done(g, f"site {name} removed", res)
+    confirm_remove(globals_of(ctx), f"site {name}", "Sites.Delete", {"name": name}, yes)

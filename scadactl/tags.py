@@ -16,13 +16,14 @@ from scadactl.output import (
     Column,
     api,
     call,
+    confirm_remove,
     done,
     emit_json,
     globals_of,
-    interactive,
     present,
     render_record,
     render_rows,
+    require_change,
 )
 from scadad.api.tag_messages import DataType, Order
 
@@ -369,8 +370,7 @@ def edit(
     if retention_days is not None:
         params["retention_days"] = retention_days or None
     params.update(_options(scale, deadband))
-    if len(params) == 1:
-        raise typer.BadParameter("nothing to change: give at least one option", param_hint="OPTIONS")
+    require_change(params)
     tag = call(g, "Tags.Update", params)
     done(g, f"tag {tag['spec']['path']} updated", tag)
 
@@ -382,11 +382,7 @@ def remove(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
 ) -> None:
     """Remove a tag (its history stays until retention removes it)."""
-    g = globals_of(ctx)
-    if not yes and not g.json and interactive():
-        typer.confirm(f"remove tag {path}?", abort=True, err=True)
-    res = call(g, "Tags.Delete", {"path": path})
-    done(g, f"tag {path} removed", res)
+    confirm_remove(globals_of(ctx), f"tag {path}", "Tags.Delete", {"path": path}, yes)
 
 
 # ---------------------------------------------------------------- files
