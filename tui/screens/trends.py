@@ -39,7 +39,7 @@ from tui.trend_data import (
     pen_from_history,
     span_label,
 )
-from tui.widgets.plot import PEN_COLORS_DARK, TrendPlot, axis_sides, pen_color
+from tui.widgets.plot import PEN_COLORS_DARK, TrendPlot, axis_sides, pen_color, theme_is_dark
 
 MAX_PENS = len(PEN_COLORS_DARK)
 TICK_S = 2.0
@@ -295,9 +295,6 @@ class TrendsScreen(ConsoleScreen):
             t.append(" · no pens: press a to add one", style="bold")
         self.query_one("#trend-bar", Static).update(t)
 
-    def _dark(self) -> bool:
-        return bool(self.app.current_theme.dark)
-
     def _legend_cells(self, i: int, path: str) -> dict[str, Any]:
         spec = self._spec(path)
         v = self.values.get(path)
@@ -305,7 +302,7 @@ class TrendsScreen(ConsoleScreen):
         if v and v.get("quality") not in (None, "GOOD"):
             value.append(f" {v['quality']}")
         return {
-            "pen": Text("━━", style=pen_color(i, self._dark())),
+            "pen": Text("━━", style=pen_color(i, theme_is_dark(self))),
             "tag": path,
             "value": value,
             "units": spec.get("units", "") or (self.pens[path].units if path in self.pens else ""),

@@ -47,12 +47,9 @@ class BarPlot(Widget):
         self._version += 1
         self.refresh()
 
-    def _dark(self) -> bool:
-        return theme_is_dark(self)
-
     def render(self) -> Text:
         w, h = self.content_size.width, self.content_size.height
-        dark = self._dark()
+        dark = theme_is_dark(self)
         key = (w, h, self._version, dark)
         if key != self._cache_key:
             if self.message or not self.labels:

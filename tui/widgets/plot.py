@@ -219,13 +219,10 @@ class TrendPlot(Widget):
         self._version += 1
         self.refresh()
 
-    def _dark(self) -> bool:
-        return theme_is_dark(self)
-
     def render(self) -> Text:
         w, h = self.content_size.width, self.content_size.height
         tz: tzinfo = getattr(self.app, "tz", UTC)
-        dark = self._dark()
+        dark = theme_is_dark(self)
         key = (w, h, self._version, dark, str(tz))
         if key != self._cache_key:
             try:
