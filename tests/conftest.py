@@ -184,3 +184,20 @@ def wait_until(fn: Any, what: str, timeout: float = 15.0) -> Any:
             return last
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}; last: {last}")
+
+
+def memory_tag_daemon(home: Path, units: dict[str, str]) -> Iterator[RunningDaemon]:
+    """For a module fixture: a daemon with a writable float64 memory tag per path of
+    `units` (path -> units), stopped (and checked for exit 0) when the module is done."""
+    daemon = start_daemon(home)
+    try:
+        tags = [{"path": p, "source": "memory", "data_type": "float64", "writable": True, "units": u}
+                for p, u in units.items()]  # fmt: skip
+        with daemon.client() as c:
+            c.call("Tags.Import", {"tags": tags})
+    except BaseException:
+        daemon.stop()
+        raise
+    yield daemon
+    code = daemon.stop()
+    assert code == 0, f"scadad exited {code}\n{daemon.log_text()}"

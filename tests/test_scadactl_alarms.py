@@ -27,7 +27,7 @@ import typer.main
 from typer.testing import CliRunner
 
 from scadactl.main import app
-from tests.conftest import RunningDaemon, start_daemon
+from tests.conftest import RunningDaemon, memory_tag_daemon
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parent.parent
@@ -83,19 +83,8 @@ def spec_of(rule: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def d(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
     """One daemon with a writable float64 memory tag per test scenario."""
-    daemon = start_daemon(tmp_path_factory.mktemp("alarms") / "home")
-    try:
-        units = {"ops/tank/level": "m", "hist/tank/level": "m"}
-        tags = [{"path": p, "source": "memory", "data_type": "float64", "writable": True, "units": units.get(p, "")}
-                for p in TAGS]  # fmt: skip
-        with daemon.client() as c:
-            c.call("Tags.Import", {"tags": tags})
-    except BaseException:
-        daemon.stop()
-        raise
-    yield daemon
-    code = daemon.stop()
-    assert code == 0, f"scadad exited {code}\n{daemon.log_text()}"
+    units = {"ops/tank/level": "m", "hist/tank/level": "m"}
+    yield from memory_tag_daemon(tmp_path_factory.mktemp("alarms") / "home", {p: units.get(p, "") for p in TAGS})
 
 
 # ---------------------------------------------------------------- rules

@@ -24,8 +24,7 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from typer.testing import CliRunner
 
 from scadactl.main import app
 from scadactl.meters import in_template_file, parse_interval, parse_ratio
-from tests.conftest import RunningDaemon, start_daemon
+from tests.conftest import RunningDaemon, memory_tag_daemon, wait_until
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parent.parent
@@ -80,34 +79,12 @@ def line_with(text: str, *needles: str) -> str:
     return found[0]
 
 
-def eventually(check: Callable[[], Any], what: str, timeout: float = 5.0) -> Any:
-    """Poll until check() is truthy (the engine updates statuses once a second)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {timeout} s: {what}")
-        time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 def d(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
     """One daemon with float64 memory tags for the meters, and the meter tree above."""
-    daemon = start_daemon(tmp_path_factory.mktemp("energy") / "home")
-    try:
-        units = {"kw": "kW", "kwh": "kWh", "fuel": "%", "hours": "h"}
-        tags = [{"path": p, "source": "memory", "data_type": "float64", "writable": True,
-                 "units": units.get(p.rsplit("/", 1)[1], "")} for p in TAGS]  # fmt: skip
-        with daemon.client() as c:
-            c.call("Tags.Import", {"tags": tags})
-    except BaseException:
-        daemon.stop()
-        raise
-    yield daemon
-    code = daemon.stop()
-    assert code == 0, f"scadad exited {code}\n{daemon.log_text()}"
+    units = {"kw": "kW", "kwh": "kWh", "fuel": "%", "hours": "h"}
+    home = tmp_path_factory.mktemp("energy") / "home"
+    yield from memory_tag_daemon(home, {p: units.get(p.rsplit("/", 1)[1], "") for p in TAGS})
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +197,7 @@ def test_meter_status_history(tree: RunningDaemon) -> None:
         res = run_json(d, "meter", "status", "f1")
         return res if any(c["status"] == "online" for c in res["changes"]) else None
 
-    res = eventually(online, "f1 online in its status history")
+    res = wait_until(online, "f1 online in its status history")
     assert res["meter"] == "f1"
     out = ok(d, "meter", "status", "f1")
     assert "online" in out
