@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 
 from scadad.alarms.kpi import JournalRow
 from scadad.alarms.state import AlarmState
-from scadad.api.alarm_messages import AlarmRuleSpec
 from scadad.api.errors import InvalidArgument
 from scadad.store.database import Database
 
@@ -32,16 +31,6 @@ EVENT_COLUMNS = (
     "ts_us", "rule_id", "tag_path", "kind", "event", "state", "priority", "area", "value", "message", "username",
     "comment",
 )  # fmt: skip
-
-
-@dataclass(slots=True)
-class RuleRow:
-    id: int
-    tag_id: int
-    setpoint_tag_id: int | None
-    spec: AlarmRuleSpec  # tag / setpoint_tag paths filled in by the caller
-    created_us: int
-    updated_us: int
 
 
 @dataclass(slots=True)

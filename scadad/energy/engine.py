@@ -19,13 +19,12 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 
-from scadad.clock import from_us, now_us, to_us
+from scadad.clock import from_us, now_us
 from scadad.config import EnergySettings
 from scadad.energy.catalog import SOURCE_TYPES, EnergyCatalog, MeterRec
 from scadad.energy.dg import FuelAnalysis, analyse_fuel, fuel_curve_lph
@@ -441,8 +440,13 @@ class EnergyEngine:
         if day is None:
             day = self._day(lv.rec.spec.name, now)
         closed = lv.day_imp if lv.day == day else 0.0
-        open_part = lv.acc.imp if lv.acc.counted else (lv.acc.p_int / US_H if lv.acc.p_cov else 0.0)
-        return closed + open_part
+        return closed + self.open_kwh(lv)
+
+    @staticmethod
+    def open_kwh(lv: Live) -> float:
+        """kWh of the interval still open: the counter steps so far, else integrated power."""
+        acc = lv.acc
+        return acc.imp if acc.counted else (acc.p_int / US_H if acc.p_cov else 0.0)
 
     def sources_of(self, lv: Live) -> list[Live]:
         """The live source meters feeding a bus that has no reading of its own."""
@@ -619,11 +623,3 @@ def _num(v: Any) -> float | None:
     if isinstance(v, (int, float)) and v == v:
         return float(v)
     return None
-
-
-def day_bounds(day: str, tz: str) -> tuple[int, int]:
-    """A local day's [start, end) in UTC µs (23 or 25 hours on DST days)."""
-    z = ZoneInfo(tz)
-    d = datetime.fromisoformat(day).replace(tzinfo=z)
-    e = (d + timedelta(days=1)).replace(tzinfo=z)
-    return to_us(d), to_us(e)

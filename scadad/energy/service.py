@@ -61,8 +61,8 @@ from scadad.config import EnergySettings
 from scadad.energy.catalog import SOURCE_TYPES, EnergyCatalog, MeterRec, TemplateRec
 from scadad.energy.dg import co2_kg, specific_consumption
 from scadad.energy.dg import run_hours as dg_run_hours
-from scadad.energy.engine import EnergyEngine, Live
-from scadad.energy.math import carbon_offset_kg, target_progress
+from scadad.energy.engine import US_H, EnergyEngine, Live
+from scadad.energy.math import carbon_offset_kg, diesel_avoided_l, target_progress
 from scadad.sites import PlantModel
 from scadad.store.database import Database
 from scadad.tags.catalog import Catalog, Changed
@@ -505,7 +505,7 @@ class EnergyService(Service):
                 r = lv.running
                 starts_today = sum(1 for i in range(1, len(r)) if r[i][1] and not r[i - 1][1] and r[i][0] >= midnight)
             else:
-                run_today = lv.run_us / 3.6e9
+                run_today = lv.run_us / US_H
         curve = lv.curve_l if lv else None
         litres = used if used is not None else curve
         spec = specific_consumption(litres, kwh) if litres is not None and kwh is not None else None
@@ -548,7 +548,7 @@ class EnergyService(Service):
             out.append(RenewableStatus(
                 meter=name, kind=r.kind, capacity_kwp=r.capacity_kwp, kw=_r(lv.kw) if lv else None, kwh=round(kwh, 3),
                 co2_avoided_kg=round(carbon_offset_kg(kwh, factor), 2),
-                diesel_avoided_l=round(kwh * l_per_kwh, 1) if l_per_kwh else None,
+                diesel_avoided_l=round(diesel_avoided_l(kwh, l_per_kwh), 1) if l_per_kwh else None,
                 emission_factor_kg_per_kwh=factor, factor_source=src,
             ))  # fmt: skip
         return RenewableList(start=from_us(start), end=from_us(end), sources=out)
@@ -573,8 +573,7 @@ class EnergyService(Service):
         for n in ids.values():
             lv = self.energy.engine.live.get(n)
             if lv is not None and start <= lv.acc.start_us < end:
-                extra = lv.acc.imp if lv.acc.counted else lv.acc.p_int / 3.6e9 if lv.acc.p_cov else 0.0
-                out[n] = out.get(n, 0.0) + extra
+                out[n] = out.get(n, 0.0) + self.energy.engine.open_kwh(lv)
         return out
 
     @rpc(permission="energy.configure", mutates=True)

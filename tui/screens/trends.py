@@ -88,13 +88,6 @@ def resolve_path(text: str, known: list[str]) -> tuple[str | None, str]:
     return None, f"{len(hits)} tags match {t!r}: {shown}"
 
 
-def span_name(span_s: float) -> str:
-    for name, s in SPANS.items():
-        if s == span_s:
-            return name
-    return span_label(span_s)
-
-
 class PenInput(Input):
     """The one-line input under the bar; Tab accepts the completion."""
 
